@@ -1,0 +1,39 @@
+"""Remembers the last cell that failed, for %tinyml_fix and for the context's "last error"."""
+from __future__ import annotations
+
+import re
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@dataclass
+class FailedCell:
+    source: str
+    error: str  # the traceback as plain text, frames inside IPython left out
+
+
+class ErrorTracker:
+    """An IPython post_run_cell listener: keeps the last failing cell and its traceback."""
+
+    def __init__(self) -> None:
+        self.last: FailedCell | None = None
+
+    def __call__(self, result: Any) -> None:
+        error = result.error_in_exec or result.error_before_exec
+        if error is None or type(error).__name__ == "UsageError":
+            return  # a magic's usage error is not a cell to repair
+        self.last = FailedCell(source=result.info.raw_cell if result.info else "", error=format_error(error))
+
+
+def format_error(error: BaseException) -> str:
+    """The traceback a person would read: user frames only, no colours."""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if "/IPython/" not in frame.filename and "/ipykernel/" not in frame.filename
+    ]
+    lines = traceback.format_list(frames) + traceback.format_exception_only(type(error), error)
+    return ANSI.sub("", "Traceback (most recent call last):\n" + "".join(lines)).rstrip()

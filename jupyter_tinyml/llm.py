@@ -1,0 +1,209 @@
+"""The only module that imports litellm: one completion (streamed or not), usage and cost, code extraction.
+
+litellm is imported on first use, not at ``%load_ext``: it costs seconds, and by default it fetches a price
+map from the network at import, so LITELLM_LOCAL_MODEL_COST_MAP is set first unless the user chose otherwise.
+"""
+from __future__ import annotations
+
+import ast
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .errors import MalformedAnswerError, ModelError
+
+Message = dict[str, str]
+
+
+@dataclass
+class Completion:
+    """A model's answer with what it cost."""
+
+    text: str
+    model: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    latency_s: float = 0.0
+
+    def usage_line(self) -> str:
+        """One line for the cell output: tokens, cost (when litellm knows it), latency."""
+        tokens = (
+            f"{self.prompt_tokens} in / {self.completion_tokens} out tokens"
+            if self.prompt_tokens is not None
+            else "tokens unknown"
+        )
+        cost = f"${self.cost_usd:.4f}" if self.cost_usd is not None else "cost unknown"
+        return f"{self.model}: {tokens} · {cost} · {self.latency_s:.1f} s"
+
+
+@dataclass
+class CodeAnswer:
+    """Cells found in an answer: python code blocks, and the prose around them."""
+
+    code_blocks: list[str]
+    prose: str = ""
+    other_languages: list[str] = field(default_factory=list)
+
+
+def import_litellm() -> Any:
+    """Import litellm quietly and without network access at import time."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    litellm.drop_params = True  # providers that reject e.g. temperature still answer
+    return litellm
+
+
+def complete(
+    messages: list[Message],
+    *,
+    model: str,
+    api_base: str | None = None,
+    api_key: str | None = None,
+    timeout: float = 60.0,
+    temperature: float = 0.2,
+    max_tokens: int = 2048,
+    stream: bool = True,
+    on_text: Callable[[str], None] | None = None,
+    mock_response: str | None = None,
+) -> Completion:
+    """Ask `model` once. Streams text pieces to `on_text` as they arrive; raises ModelError with what to do."""
+    litellm = import_litellm()
+    arguments: dict[str, Any] = dict(
+        model=model,
+        messages=messages,
+        timeout=timeout,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        num_retries=0,
+    )
+    if api_base:
+        arguments["api_base"] = api_base
+    if api_key:
+        arguments["api_key"] = api_key
+    if mock_response:
+        arguments["mock_response"] = mock_response
+    started = time.perf_counter()
+    try:
+        if stream:
+            chunks = []
+            for chunk in litellm.completion(stream=True, stream_options={"include_usage": True}, **arguments):
+                chunks.append(chunk)
+                piece = chunk.choices[0].delta.content if chunk.choices else None
+                if piece and on_text:
+                    on_text(piece)
+            response = litellm.stream_chunk_builder(chunks, messages=messages)
+        else:
+            response = litellm.completion(**arguments)
+            if on_text:
+                on_text(response.choices[0].message.content or "")
+    except Exception as error:  # litellm raises its own classes; translate them to one clear line
+        raise explain_model_error(error, model, api_base) from None
+    latency = time.perf_counter() - started
+    if response is None or not response.choices:
+        raise ModelError(f"{model} returned no answer; try again or choose another model with --model.")
+    text = response.choices[0].message.content or ""
+    usage = getattr(response, "usage", None)
+    return Completion(
+        text=text,
+        model=model,
+        prompt_tokens=getattr(usage, "prompt_tokens", None),
+        completion_tokens=getattr(usage, "completion_tokens", None),
+        cost_usd=cost_of(litellm, response, model),
+        latency_s=latency,
+    )
+
+
+def cost_of(litellm: Any, response: Any, model: str) -> float | None:
+    """Cost in USD where litellm's price map knows the model; None otherwise (local and unknown models)."""
+    try:
+        cost = litellm.completion_cost(completion_response=response, model=model)
+    except Exception:
+        return None
+    return float(cost) if cost else None
+
+
+def explain_model_error(error: Exception, model: str, api_base: str | None) -> ModelError:
+    """Map litellm's exceptions to one line that says what to do."""
+    name = type(error).__name__
+    text = str(error)
+    where = f" at {api_base}" if api_base else ""
+    if name == "AuthenticationError" or "api_key" in text.lower() and "must be set" in text.lower():
+        return ModelError(
+            f"No valid API key for {model}: set the provider's key (e.g. OPENAI_API_KEY) or TINYML_API_KEY "
+            "in the environment Jupyter starts from, then restart the kernel."
+        )
+    if name == "RateLimitError":
+        return ModelError(f"{model} is rate-limited: wait a minute and run the cell again, or pick another model.")
+    if name == "Timeout" or "timed out" in text.lower():
+        return ModelError(
+            f"{model}{where} did not answer in time: try again, raise the limit (%tinyml config timeout=120) "
+            "or use a smaller model."
+        )
+    if name == "NotFoundError" or "LLM Provider NOT provided" in text or "model_not_found" in text:
+        return ModelError(
+            f"Unknown model {model!r}: use a litellm name such as openai/gpt-4o-mini or ollama/qwen2.5-coder "
+            "(%tinyml config model=...)."
+        )
+    if name in {"APIConnectionError", "ServiceUnavailableError", "InternalServerError"}:
+        return ModelError(
+            f"Could not reach {model}{where}: check the network or that the server is running, "
+            "or clear the model (%tinyml config model=) to use the offline recipes."
+        )
+    if name == "ContextWindowExceededError":
+        return ModelError(
+            f"The prompt is too long for {model}: lower %tinyml config token_budget=1000 and retry."
+        )
+    first_line = text.strip().splitlines()[0] if text.strip() else name
+    return ModelError(f"{model} failed ({name}: {first_line[:200]}); check the model name and settings.")
+
+
+FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+\-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+PYTHON_TAGS = {"", "python", "py", "python3", "ipython", "ipython3"}
+
+
+def extract_code(text: str) -> CodeAnswer:
+    """Python code blocks of an answer, in order, plus the prose outside them.
+
+    An answer without fences is accepted only if the whole text parses as Python and is not plain prose.
+    Raises MalformedAnswerError when there is no Python code at all.
+    """
+    blocks: list[str] = []
+    others: list[str] = []
+    for match in FENCE.finditer(text):
+        language, body = match.group(1).lower(), match.group(2).strip("\n")
+        if language in PYTHON_TAGS:
+            if body.strip():
+                blocks.append(body.rstrip() + "\n")
+        else:
+            others.append(language)
+    prose = FENCE.sub("", text).strip()
+    if blocks:
+        return CodeAnswer(blocks, prose, others)
+    if others:
+        raise MalformedAnswerError(
+            f"The model answered with {', '.join(sorted(set(others)))} code, not Python; nothing was inserted. "
+            "Rephrase the request or run the cell again."
+        )
+    if looks_like_python(text):
+        return CodeAnswer([text.strip() + "\n"])
+    raise MalformedAnswerError(
+        "The model's answer held no Python code; nothing was inserted. Run the cell again or make the request "
+        "more specific."
+    )
+
+
+def looks_like_python(text: str) -> bool:
+    """Whole-answer code without fences: it must parse and contain at least one statement that is not a bare name."""
+    if not text.strip():
+        return False
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return False
+    return any(not isinstance(node, ast.Expr) or not isinstance(node.value, (ast.Name, ast.Constant))
+               for node in tree.body)

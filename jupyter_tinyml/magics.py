@@ -1,0 +1,259 @@
+"""TinyMLMagics: the IPython face of jupyter-tinyml — parse arguments, run a stage, hand the cells on.
+
+A thin shell over stages/: everything that matters is plain Python that knows nothing of IPython.
+Errors a person can act on are raised as IPython's UsageError, which prints one line and no traceback;
+the notebook is left as it was.
+"""
+from __future__ import annotations
+
+import shlex
+import sys
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from . import boards, context
+from .cells import Provenance, writer_for
+from .config import TinyML
+from .errors import TinyMLError
+from .failures import ErrorTracker
+from .stages import base
+
+STAGE_MODULES = {
+    "prep": "jupyter_tinyml.stages.prep",
+    "train": "jupyter_tinyml.stages.train",
+    "convert": "jupyter_tinyml.stages.convert",
+    "deploy": "jupyter_tinyml.stages.deploy",
+    "fix": "jupyter_tinyml.stages.fix",
+}
+
+HELP = """jupyter-tinyml: each stage's cell body is your request in plain words; the code comes back as new cells
+below, unreviewed. Nothing runs until you run it.
+
+  %%tinyml_prep     data preparation          %%tinyml_train    model design and training
+  %%tinyml_convert  int8 TFLite conversion    %%tinyml_deploy   deployment to a board
+  %tinyml_fix       repair the last failing cell (optionally: a note on what you want)
+  %tinyml config [key=value ...]   show or change settings (model, api_base, board, token_budget, ...)
+  %tinyml status                   model, board, what the context would send
+  %tinyml help                     this text
+
+Options of every stage: --model M, --board B, --run (also execute the cells), --no-insert (only show),
+--budget N (context tokens). `%%tinyml_prep?` shows them in full.
+Model: TINYML_MODEL / TINYML_API_BASE in the environment, c.TinyML.model in ipython_config.py, or
+%tinyml config model=openai/gpt-4o-mini. No model set: the built-in offline recipes."""
+
+
+def stage_arguments(function: Any) -> Any:
+    """The options every generating magic shares."""
+    for decorator in reversed(
+        [
+            magic_arguments(),
+            argument("--model", "-m", default=None, help="litellm model for this cell (overrides the setting)."),
+            argument("--board", "-b", default=None, help="target board for this cell (see boards.toml)."),
+            argument("--run", action="store_true", help="also execute the generated cells (off by default)."),
+            argument("--no-insert", action="store_true", help="show the code in the output, insert nothing."),
+            argument("--budget", type=int, default=None, help="token budget for the notebook context."),
+        ]
+    ):
+        function = decorator(function)
+    return function
+
+
+def load_stage(name: str) -> base.Stage:
+    """Import a stage module on first use (stages import nothing heavy, but there is no need before)."""
+    import importlib
+
+    return importlib.import_module(STAGE_MODULES[name]).STAGE
+
+
+@magics_class
+class TinyMLMagics(Magics):
+    """%%tinyml_prep, %%tinyml_train, %%tinyml_convert, %%tinyml_deploy, %tinyml_fix and %tinyml."""
+
+    def __init__(self, shell: Any) -> None:
+        super().__init__(shell)
+        self.settings = TinyML(parent=shell)
+        self.failures = ErrorTracker()
+        shell.events.register("post_run_cell", self.failures)
+
+    # ---- generating magics -------------------------------------------------------------------------------
+    @stage_arguments
+    @cell_magic
+    def tinyml_prep(self, line: str, cell: str) -> None:
+        """Data preparation: turn the data in the notebook into x_train/x_test/y_train/y_test."""
+        self.run_stage("prep", line, cell, self.tinyml_prep)
+
+    @stage_arguments
+    @cell_magic
+    def tinyml_train(self, line: str, cell: str) -> None:
+        """Model design and training: a small Keras model for the board, trained on x_train."""
+        self.run_stage("train", line, cell, self.tinyml_train)
+
+    @stage_arguments
+    @cell_magic
+    def tinyml_convert(self, line: str, cell: str) -> None:
+        """Conversion: the trained model to a full-integer int8 TFLite model, evaluated against float."""
+        self.run_stage("convert", line, cell, self.tinyml_convert)
+
+    @stage_arguments
+    @cell_magic
+    def tinyml_deploy(self, line: str, cell: str) -> None:
+        """Deployment: the int8 model as firmware parts for the target board."""
+        self.run_stage("deploy", line, cell, self.tinyml_deploy)
+
+    @magic_arguments()
+    @argument("--model", "-m", default=None, help="litellm model for this repair.")
+    @argument("--run", action="store_true", help="also execute the corrected cell.")
+    @argument("--no-insert", action="store_true", help="show the corrected cell, insert nothing.")
+    @argument("note", nargs="*", help="what you want, in plain words (optional).")
+    @line_magic
+    def tinyml_fix(self, line: str) -> None:
+        """Repair the last failing cell: its source and traceback go to the model; the fix comes back below."""
+        arguments = self.parse(self.tinyml_fix, line)
+        failed = self.failures.last
+        if failed is None:
+            raise UsageError("tinyml: no cell has failed since the extension was loaded; nothing to fix.")
+        from .stages.fix import request_for
+
+        self.generate(
+            "fix", request_for(failed.source, " ".join(arguments.note)), arguments, last_error=failed.error
+        )
+
+    # ---- %tinyml -----------------------------------------------------------------------------------------
+    @line_magic
+    def tinyml(self, line: str) -> None:
+        """%tinyml config [key=value ...] | status | help"""
+        words = shlex.split(line)
+        command, rest = (words[0], words[1:]) if words else ("help", [])
+        if command == "help":
+            print(HELP)
+        elif command == "config":
+            self.configure(rest)
+        elif command == "status":
+            self.status()
+        else:
+            raise UsageError(f"tinyml: unknown subcommand {command!r}; use config, status or help.")
+
+    def configure(self, assignments: list[str]) -> None:
+        for assignment in assignments:
+            name, equals, value = assignment.partition("=")
+            if not equals:
+                raise UsageError(f"tinyml: write settings as key=value (got {assignment!r}).")
+            try:
+                if name.strip() == "board" and value.strip():
+                    boards.find_board(value)
+                self.settings.set(name.strip(), value.strip())
+            except TinyMLError as error:
+                raise UsageError(f"tinyml: {error}") from None
+        for name, value in self.settings.describe().items():
+            print(f"  {name:<13} {value}")
+
+    def status(self) -> None:
+        settings = self.settings
+        print(f"model:   {settings.model or 'none: offline recipes'}" + (f" at {settings.api_base}" if settings.api_base else ""))
+        print(f"board:   {settings.board or 'none set'}")
+        snapshot = self.capture(request="", budget=settings.token_budget, board_name=settings.board or None)
+        rendered = snapshot.render()
+        print(
+            f"context: {len(snapshot.variables)} variables, {len(snapshot.recent_cells)} recent cells, "
+            f"~{context.estimate_tokens(rendered)} of {settings.token_budget} tokens"
+            + (f"; left out: {len(snapshot.dropped)}" if snapshot.dropped else "")
+        )
+        failed = self.failures.last
+        print("last error: " + (failed.error.strip().splitlines()[-1] if failed else "none"))
+        print(f"loaded:  litellm {'yes' if 'litellm' in sys.modules else 'not yet'}, "
+              f"tensorflow {'yes' if 'tensorflow' in sys.modules else 'not yet'}")
+
+    # ---- shared ------------------------------------------------------------------------------------------
+    def parse(self, magic: Any, line: str) -> Any:
+        try:
+            return parse_argstring(magic, line)
+        except UsageError as error:
+            raise UsageError(f"tinyml: {error} (see {magic.__name__}? for the options)") from None
+
+    def run_stage(self, name: str, line: str, cell: str, magic: Any) -> None:
+        arguments = self.parse(magic, line)
+        if not cell.strip():
+            raise UsageError(
+                f"tinyml: the cell is empty; write your request under %%tinyml_{name}, e.g. "
+                "'use the digits images, 80/20 split'."
+            )
+        self.generate(name, cell, arguments, board_name=arguments.board)
+
+    def capture(self, *, request: str, budget: int, board_name: str | None, last_error: str | None = None) -> context.NotebookContext:
+        board = boards.find_board(board_name).limits() if board_name else None
+        if last_error is None and self.failures.last is not None:
+            last_error = self.failures.last.error
+        return context.capture_shell(
+            self.shell,
+            last_error=last_error,
+            board=board,
+            budget_tokens=budget,
+            request=request,
+            n_cells=self.settings.recent_cells,
+        )
+
+    def generate(
+        self, name: str, request: str, arguments: Any, *, board_name: str | None = None, last_error: str | None = None
+    ) -> None:
+        """Context -> stage -> checks -> insertion (and execution only with --run). Errors: one line, nothing inserted."""
+        settings = self.settings.with_overrides(model=arguments.model)
+        try:
+            snapshot = self.capture(
+                request=request,
+                budget=getattr(arguments, "budget", None) or settings.token_budget,
+                board_name=board_name or settings.board or None,
+                last_error=last_error,
+            )
+            stage = load_stage(name)
+            if not settings.offline:
+                print(f"[tinyml {name}] asking {settings.model} ...", flush=True)
+            generation = base.generate(
+                stage,
+                request,
+                snapshot,
+                settings,
+                known_names=set(self.shell.user_ns),
+                on_text=stream_to_output if settings.stream else None,
+            )
+        except TinyMLError as error:
+            raise UsageError(f"tinyml: {error}") from None
+        self.report(generation)
+        provenance = Provenance(stage=name, model=generation.model, request=request, checks=generation.findings())
+        if arguments.no_insert:
+            from .cells import combine
+
+            print(combine(generation.cells, provenance))
+        else:
+            print(writer_for(self.shell).insert(generation.cells, provenance))
+        if arguments.run:
+            self.execute(generation)
+
+    def report(self, generation: base.Generation) -> None:
+        if generation.completions:
+            print()
+            for completion in generation.completions:
+                print(completion.usage_line())
+            if generation.rounds > 1:
+                print(f"{generation.rounds} rounds: check problems went back to the model {generation.rounds - 1} time(s).")
+        else:
+            print(f"[tinyml] no model configured: built-in offline recipe for this stage "
+                  "(set one with %tinyml config model=...).")
+        for finding in generation.findings():
+            print(f"check: {finding}")
+
+    def execute(self, generation: base.Generation) -> None:
+        """--run: execute the code cells in order, stopping at the first failure (which %tinyml_fix can repair)."""
+        for cell in generation.cells:
+            if cell.cell_type != "code":
+                continue
+            result = self.shell.run_cell(cell.source, store_history=False)
+            if not result.success:
+                raise UsageError("tinyml: the generated code failed (above); %tinyml_fix can repair it.")
+
+
+def stream_to_output(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()

@@ -1,0 +1,242 @@
+"""What kind of data a notebook holds, judged from variable summaries and the request text.
+
+Pure functions over `VariableSummary.facts` (no I/O, no imports of numpy or pandas), so the offline prep recipe
+can be tested without data. `detect` returns one of:
+
+- `ArrayData`: image arrays (N×H×W or N×H×W×C), time-series windows (N×T×C), or a 2-D feature matrix (N×F),
+  each with a label array of length N;
+- `TableData`: a DataFrame variable or a CSV file (a path variable, or a path written in the request),
+  with the label column to predict.
+
+Nothing recognisable raises `RecipeError` saying what the recipe needs.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from ..context import VariableSummary
+from ..errors import RecipeError
+
+IMAGE, TABULAR, TIMESERIES = "image", "tabular", "timeseries"
+
+# Words in a request that say which kind of data the person means.
+_KIND_WORDS = {
+    TIMESERIES: r"time|series|timeseries|time-series|windows?|signals?|sensors?|accelerometers?|imu|gestures?"
+    r"|audio|vibrations?",
+    IMAGE: r"images?|pixels?|pictures?|photos?|cameras?|digits?",
+    TABULAR: r"tables?|tabular|csv|dataframe|spreadsheet|columns?|rows?",
+}
+# Names people give arrays; they only break ties.
+_SAMPLE_NAMES = {"x", "images", "data", "windows", "samples", "features", "inputs", "signals"}
+_LABEL_NAMES = {"y", "labels", "label", "target", "targets", "classes", "class", "categories"}
+_LABEL_COLUMN_NAMES = ("label", "labels", "target", "class", "species", "category", "y", "outcome", "quality")
+# What prep itself produces: re-running prep must not pick its own output as the raw data.
+_PREP_OUTPUTS = {"x_train", "x_test", "y_train", "y_test"}
+# A keyword right before a column name marks it as the label: "predict species", "label column is 'target'".
+_LABEL_CUE = re.compile(
+    r"\b(?:predict|predicting|label|target|class|classify|column|output|outcome)\b"
+    r"(?:\s+(?:the|is|as|by|column|called|named|to|be))*\s*[:=]?\s*['\"`]?$",
+    re.IGNORECASE,
+)
+NO_DATA_MESSAGE = (
+    "The offline recipe found no data: put an image array (N×H×W[×C]) with labels, time-series windows (N×T×C) "
+    "with labels, a DataFrame or a CSV path in the notebook, or configure a model with %tinyml config model=..."
+)
+
+
+@dataclass(frozen=True)
+class ArrayData:
+    """Samples and labels held as arrays. `samples`/`labels` are Python expressions (a name, or `bunch["images"]`)."""
+
+    kind: str  # IMAGE | TIMESERIES | TABULAR (a 2-D feature matrix)
+    samples: str
+    labels: str
+    shape: tuple[int, ...] | None = None  # None when only a mapping's keys are known
+    dtype: str | None = None
+    max_value: float | None = None
+    n_classes: int | None = None
+
+
+@dataclass(frozen=True)
+class TableData:
+    """A table: a DataFrame variable (`frame`) or a CSV file (`csv_path`, as written by the person)."""
+
+    label_column: str
+    columns: list[str] = field(default_factory=list)
+    frame: str | None = None
+    csv_path: str | None = None
+    shape: tuple[int, ...] | None = None
+    kind: str = TABULAR
+
+
+def requested_kind(request: str) -> set[str]:
+    """The data kinds the request's words point at (empty when it says nothing about the data)."""
+    return {kind for kind, words in _KIND_WORDS.items() if re.search(rf"\b(?:{words})\b", request, re.IGNORECASE)}
+
+
+def mentions(request: str, name: str) -> bool:
+    """True when `name` appears in the request as a whole word (`images`, `df`, but not `images2`)."""
+    return re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", request) is not None
+
+
+def csv_path_in_request(request: str) -> str | None:
+    """A .csv path written in the request ("train on data/iris.csv", "'my data.csv'"), as written."""
+    match = re.search(r"""['"`]([^'"`\n]+\.csv)['"`]|([\w~./\\:-]*\w\.csv)\b""", request, re.IGNORECASE)
+    return (match.group(1) or match.group(2)) if match else None
+
+
+def image_or_timeseries(shape: tuple[int, ...], request: str) -> str:
+    """Decide whether an N×A×B array holds images (N×H×W) or time-series windows (N×T×C).
+
+    The request's words decide first; else the shape: square frames are images, and a short last axis
+    (≤ 16 channels) much shorter than the middle one (T ≥ 4×C) means windows of sensor channels.
+    """
+    kinds = requested_kind(request) & {IMAGE, TIMESERIES}
+    if len(kinds) == 1:
+        return kinds.pop()
+    _, a, b = shape
+    if a != b and b <= 16 and a >= 4 * b:
+        return TIMESERIES
+    return IMAGE
+
+
+def pick_label_column(request: str, columns: list[str], candidates: list[str] | None = None) -> str:
+    """The column to predict: named in the request (best right after "predict"/"label"/"target"), else the
+    summary's first label candidate, else a conventional name (label, target, class, ...), else the last column."""
+    best, best_score = None, 0
+    for column in columns:
+        for match in re.finditer(rf"(?<!\w){re.escape(column)}(?!\w)", request, re.IGNORECASE):
+            score = 5 + (5 if _LABEL_CUE.search(request[: match.start()]) else 0)
+            if score > best_score:
+                best, best_score = column, score
+    if best is not None:
+        return best
+    for candidate in candidates or []:
+        if candidate in columns:
+            return candidate
+    lowered = {c.lower(): c for c in columns}
+    for name in _LABEL_COLUMN_NAMES:
+        if name in lowered:
+            return lowered[name]
+    if not columns:
+        raise RecipeError("The table has no columns the recipe can read; check the CSV header or the DataFrame.")
+    return columns[-1]
+
+
+def _few_values(n_unique: int | None, n: int) -> bool:
+    return n_unique is not None and n_unique <= max(2, min(256, n // 2))
+
+
+def _label_score(summary: VariableSummary, n: int, request: str) -> float | None:
+    """How well `summary` fits as the labels of n samples; None when it cannot be labels."""
+    facts = summary.facts
+    if summary.kind == "ndarray":
+        if tuple(facts.get("shape", ())) != (n,):
+            return None
+        integer, few = bool(facts.get("is_integer")), _few_values(facts.get("n_unique"), n)
+        if not (integer or few):
+            return None  # continuous values are a regression target, not classes
+        score = 2.0 * integer + 2.0 * few
+    elif summary.kind == "series":
+        if facts.get("length") != n or not _few_values(facts.get("n_unique"), n):
+            return None
+        score = 2.0
+    elif summary.kind == "sequence":
+        if facts.get("length") != n:
+            return None
+        score = 0.5  # a list of labels: length matches, contents unknown
+    else:
+        return None
+    if summary.name.lower() in _LABEL_NAMES or summary.name.lower().startswith(("y_", "label")):
+        score += 1
+    if summary.name in _PREP_OUTPUTS:
+        score -= 3
+    if mentions(request, summary.name):
+        score += 10
+    return score
+
+
+def pick_labels(variables: Mapping[str, VariableSummary], n: int, request: str, exclude: str = "") -> str | None:
+    """The name of the best label array for n samples: 1-D, length n, integer or few distinct values."""
+    scored = [
+        (score, name)
+        for name, summary in variables.items()
+        if name != exclude and (score := _label_score(summary, n, request)) is not None
+    ]
+    return max(scored, key=lambda item: item[0])[1] if scored else None
+
+
+def _array_kind(facts: dict, request: str) -> str | None:
+    shape = tuple(facts.get("shape", ()))
+    dtype = str(facts.get("dtype", ""))
+    if not re.match(r"u?int|float|bool", dtype) or not shape or shape[0] < 2:
+        return None
+    if len(shape) == 4 and 1 <= shape[3] <= 4:
+        return IMAGE
+    if len(shape) == 3:
+        return image_or_timeseries(shape, request)
+    if len(shape) == 2 and shape[1] >= 1:
+        return TABULAR
+    return None
+
+
+def _candidates(variables: Mapping[str, VariableSummary], request: str) -> list[tuple[float, ArrayData | TableData]]:
+    """Every dataset the namespace holds, with a score: named in the request beats kind words beats names."""
+    wanted = requested_kind(request)
+    found: list[tuple[float, ArrayData | TableData]] = []
+    for name, summary in variables.items():
+        facts, data, score = summary.facts, None, 1.0
+        if summary.kind == "ndarray" and (kind := _array_kind(facts, request)):
+            shape = tuple(facts["shape"])
+            labels = pick_labels(variables, shape[0], request, exclude=name)
+            if labels is None:
+                continue
+            n_classes = variables[labels].facts.get("n_unique")
+            data = ArrayData(kind, name, labels, shape, str(facts.get("dtype")), facts.get("max"), n_classes)
+            score += 0.5 * (name.lower() in _SAMPLE_NAMES) + 2 * mentions(request, labels)
+            score -= 0.5 * (kind == TABULAR)  # a 2-D array is often something else (embeddings, a mask)
+        elif summary.kind == "mapping" and {"images", "target"} <= set(facts.get("keys") or ()):
+            # A scikit-learn Bunch such as load_digits(): its arrays are reachable by key.
+            data = ArrayData(IMAGE, f'{name}["images"]', f'{name}["target"]')
+            score -= 0.25  # arrays already unpacked into variables are more specific
+        elif summary.kind == "dataframe" and facts.get("columns"):
+            columns = [str(c) for c in facts["columns"]]
+            label = pick_label_column(request, columns, facts.get("label_candidates"))
+            data = TableData(label, columns, frame=name, shape=tuple(facts.get("shape", ())) or None)
+        elif summary.kind == "path" and str(facts.get("suffix", "")).lower() == ".csv" and facts.get("columns"):
+            columns = [str(c) for c in facts["columns"]]
+            label = pick_label_column(request, columns)
+            data = TableData(label, columns, csv_path=str(facts.get("path")))
+            score -= 0.2
+        if data is None:
+            continue
+        if name in _PREP_OUTPUTS:
+            score -= 5
+        if mentions(request, name):
+            score += 10
+        if data.kind in wanted:
+            score += 5
+        found.append((score, data))
+    return found
+
+
+def detect(
+    request: str,
+    variables: Mapping[str, VariableSummary],
+    request_csv: tuple[str, list[str]] | None = None,
+) -> ArrayData | TableData:
+    """The dataset prep should use.
+
+    request_csv: a CSV path written in the request (as written) with its header row, read by the caller;
+    naming a file outranks everything the namespace holds.
+    """
+    if request_csv is not None:
+        path, columns = request_csv
+        return TableData(pick_label_column(request, columns), list(columns), csv_path=path)
+    found = _candidates(variables, request)
+    if not found:
+        raise RecipeError(NO_DATA_MESSAGE)
+    # max() keeps the first of equal scores, so ties follow the notebook's own order of variables.
+    return max(found, key=lambda item: item[0])[1]

@@ -1,0 +1,105 @@
+"""Stage `prep`: from the notebook's raw data to train/test arrays every later stage can use.
+
+Whatever writes the code (a model or the offline recipe), the cells must leave these names in the namespace:
+x_train, x_test (float32), y_train, y_test (int64 class indices 0..K-1), num_classes, input_shape, class_names,
+data_kind ("image" | "tabular" | "timeseries"); input_scale for images (a constant divisor); feature_mean and
+feature_std (float32, from the training split only) for tabular and time-series data.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from ..cells import GeneratedCell
+from ..context import NotebookContext
+from ..errors import RecipeError
+from ..templates import render
+from .base import Stage
+from .data_kinds import IMAGE, TIMESERIES, ArrayData, TableData, csv_path_in_request, detect
+
+
+def recipe(request: str, context: NotebookContext) -> list[GeneratedCell]:
+    """Offline prep: detect images, time-series windows or a table, and write standard preparation code."""
+    data = detect(request, context.variables, request_csv=_request_csv(request))
+    if isinstance(data, TableData):
+        code, note = _table_code(data)
+    elif data.kind in (IMAGE, TIMESERIES):
+        code, note = _array_code(data)
+    else:  # a 2-D feature matrix is a table without column names
+        code, note = _matrix_code(data)
+    return [GeneratedCell(f"**Recipe (offline):** {note}", cell_type="markdown"), GeneratedCell(code)]
+
+
+def _request_csv(request: str) -> tuple[str, list[str]] | None:
+    """The CSV path written in the request with its header row; RecipeError when the file is not there."""
+    written = csv_path_in_request(request)
+    if written is None:
+        return None
+    path = Path(written).expanduser()
+    if not path.is_absolute():
+        path = Path.cwd() / path
+    if not path.is_file():
+        raise RecipeError(f"The request names {written}, but there is no such file (looked in {path.parent}).")
+    with path.open(newline="", encoding="utf-8", errors="replace") as f:
+        header = next(csv.reader(f), [])
+    return written, [name.strip() for name in header]
+
+
+def _shape_text(shape: tuple[int, ...] | None) -> str:
+    return "×".join(str(n) for n in shape) if shape else "(shape unknown)"
+
+
+def _array_code(data: ArrayData) -> tuple[str, str]:
+    shape = data.shape or ()
+    classes = f", {data.n_classes} classes" if data.n_classes else ""
+    found = f"`{data.samples}` {_shape_text(data.shape)}, labels `{data.labels}`{classes}"
+    if data.kind == TIMESERIES:
+        channel_axis = ""
+        steps = "standardise each channel (training-split mean/std)"
+        if len(shape) == 2:  # one sensor channel: Conv1D wants windows × time × channels
+            channel_axis = "x_all = x_all[..., np.newaxis]  # one channel: Conv1D expects N x T x C\n"
+            steps += ", add a channel axis"
+        code = render("prep_timeseries", samples=data.samples, labels=data.labels, channel_axis=channel_axis)
+        return code, f"time-series windows {found} → {steps}, stratified 80/20 split."
+    channel_axis = ""
+    if len(shape) == 3:  # grayscale N×H×W: Conv2D wants a channel axis
+        channel_axis = "x_all = x_all[..., np.newaxis]  # grayscale: Conv2D expects N x H x W x C\n"
+    elif not shape:  # known only by a mapping's key: decide when the code runs
+        channel_axis = ("if x_all.ndim == 3:  # grayscale: Conv2D expects N x H x W x C\n"
+                        "    x_all = x_all[..., np.newaxis]\n")
+    if str(data.dtype) == "uint8":
+        input_scale, scale_note = "255.0  # 8-bit pixels", "divide by 255"
+    else:
+        input_scale = "float(np.abs(x_train).max()) or 1.0  # the largest training value"
+        top = f" ({data.max_value:g})" if data.max_value is not None else ""
+        scale_note = f"divide by the largest training value{top}"
+    code = render("prep_image", samples=data.samples, labels=data.labels, channel_axis=channel_axis,
+                  input_scale=input_scale)
+    axis_note = ", add a channel axis" if len(shape) != 4 else ""
+    return code, f"image data {found} → scale to [0, 1] ({scale_note}){axis_note}, stratified 80/20 split."
+
+
+def _table_code(data: TableData) -> tuple[str, str]:
+    if data.csv_path is not None:
+        load, source = f"table = pd.read_csv({data.csv_path!r})", f"CSV `{data.csv_path}`"
+    else:
+        load, source = f"table = {data.frame}", f"DataFrame `{data.frame}` {_shape_text(data.shape)}"
+    code = render("prep_tabular", load=load, label_column=repr(data.label_column))
+    note = (f"tabular data, {source}, label column `{data.label_column}` → drop rows with missing values, "
+            "one-hot encode text columns, stratified 80/20 split, standardise features (training-split mean/std).")
+    return code, note
+
+
+def _matrix_code(data: ArrayData) -> tuple[str, str]:
+    load = (
+        "# The feature matrix and its labels become one table, so the steps are the same as for a CSV file.\n"
+        f"table = pd.DataFrame(np.asarray({data.samples})).add_prefix(\"feature_\")\n"
+        f"table[\"label\"] = np.asarray({data.labels})"
+    )
+    code = render("prep_tabular", load=load, label_column='"label"')
+    note = (f"feature matrix `{data.samples}` {_shape_text(data.shape)}, labels `{data.labels}` → "
+            "stratified 80/20 split, standardise features (training-split mean/std).")
+    return code, note
+
+
+STAGE = Stage(name="prep", title="Data preparation", prompt_file="prep.md", recipe=recipe)

@@ -1,0 +1,45 @@
+"""Shared fixtures: a real IPython shell with the extension, a real kernel, a real loopback chat server."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests import openai_server as a plain module
+
+from openai_server import ChatServer  # noqa: E402
+
+# Nothing in a test may reach a provider or the price map online.
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+for variable in ("TINYML_MODEL", "TINYML_API_BASE", "TINYML_API_KEY", "TINYML_BOARD", "OPENAI_API_KEY"):
+    os.environ.pop(variable, None)
+
+
+@pytest.fixture
+def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """A real IPython InteractiveShell with jupyter_tinyml loaded, a clean namespace, cwd in tmp_path."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.chdir(tmp_path)
+    ip = InteractiveShell.instance()
+    ip.reset(new_session=True)
+    ip.rl_next_input = None
+    ip.run_line_magic("load_ext", "jupyter_tinyml")
+    magics = ip.magics_manager.registry["TinyMLMagics"]
+    magics.settings.model = ""
+    magics.settings.api_base = ""
+    magics.settings.board = ""
+    magics.settings.mock_response = ""
+    magics.failures.last = None
+    yield ip
+    ip.run_line_magic("unload_ext", "jupyter_tinyml")
+
+
+@pytest.fixture
+def chat_server() -> Iterator[ChatServer]:
+    server = ChatServer().start()
+    yield server
+    server.stop()
