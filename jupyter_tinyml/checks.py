@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
 
-__all__ = ["Problem", "check_code", "strip_ipython_syntax"]
+__all__ = ["PIP_NAMES", "Problem", "check_code", "defined_names", "strip_ipython_syntax"]
 
 SYNTAX = "syntax"
 UNDEFINED_NAME = "undefined-name"
@@ -81,6 +81,26 @@ def strip_ipython_syntax(code: str) -> str:
     return _strip(code).code
 
 
+def defined_names(code: str) -> set[str]:
+    """Names `code` leaves in the notebook namespace once run, so a following cell may use them.
+
+    Only module-scope bindings (and `global` declarations) count: a function's locals are not visible to the
+    next cell. A star import adds the marker "*", which `check_code` reads as "anything may be defined"
+    when it comes back in `known_names`. Code that does not parse defines nothing.
+    """
+    tree = _parse(_strip(code).code)
+    if isinstance(tree, Problem):
+        return set()
+    names: set[str] = set()
+    for node in _module_scope_nodes(tree):
+        if isinstance(node, _BINDING_NODES):
+            names.update(_names_bound_by(node))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            # The function's own scope is skipped, but its `global x` binds a module name when it runs.
+            names.update(n for inner in ast.walk(node) if isinstance(inner, ast.Global) for n in inner.names)
+    return names
+
+
 # --- IPython syntax -----------------------------------------------------------------------------------------
 
 # Cell magics whose body is ordinary Python: only the `%%` line itself needs blanking.
@@ -102,6 +122,11 @@ class _Stripped:
     cell_magic: str | None = None
 
 
+# What the line scanner looks at: an escaped character, a quote, a comment start, a bracket. As far as finding
+# the closing quote goes, a backslash escapes in raw strings too.
+_LEXEME = re.compile(r"""\\.|'''|\"\"\"|['"#()\[\]{}]""")
+
+
 @dataclass
 class _LineScanner:
     """Tracks just enough Python lexing to know whether the next line starts a new statement.
@@ -120,39 +145,27 @@ class _LineScanner:
         return self.quote is None and self.depth == 0 and not self.continued
 
     def feed(self, line: str) -> None:
-        i, n = 0, len(line)
         comment = False
-        while i < n:
+        for match in _LEXEME.finditer(line):
+            token = match.group()
             if self.quote is not None:
-                i = self._in_string(line, i)
+                # A triple quote also ends a one-quote string: the closing quote, then an empty string.
+                if token in (self.quote, self.quote * 3):
+                    self.quote = None
                 continue
-            ch = line[i]
-            if ch == "#":
+            if token == "#":
                 comment = True
                 break
-            if ch in "\"'":
-                self.quote = ch * 3 if line.startswith(ch * 3, i) else ch
-                i += len(self.quote)
-                continue
-            if ch in "([{":
+            if token[0] in "'\"":
+                self.quote = token
+            elif token in "([{":
                 self.depth += 1
-            elif ch in ")]}":
+            elif token in ")]}":
                 self.depth = max(0, self.depth - 1)
-            i += 1
         ends_with_backslash = line.endswith("\\")
         if self.quote in ("'", '"') and not ends_with_backslash:
             self.quote = None  # an unterminated one-line string is a syntax error; ast will say so
         self.continued = self.quote is None and ends_with_backslash and not comment
-
-    def _in_string(self, line: str, i: int) -> int:
-        """Advance one step inside the open string; a backslash always escapes, even in raw strings."""
-        if line[i] == "\\":
-            return i + 2
-        if self.quote is not None and line.startswith(self.quote, i):
-            i += len(self.quote)
-            self.quote = None
-            return i
-        return i + 1
 
 
 def _strip(code: str) -> _Stripped:
@@ -235,11 +248,18 @@ def _parse(code: str) -> ast.Module | Problem:
 # --- undefined names ----------------------------------------------------------------------------------------
 
 # What an IPython kernel defines in every user namespace, besides the Python builtins.
-_IPYTHON_NAMES = frozenset({"display", "get_ipython", "In", "Out", "exit", "quit", "__builtins__", "_", "__", "___"})
+_IPYTHON_NAMES = frozenset(
+    {"display", "get_ipython", "In", "Out", "exit", "quit", "__builtins__", "_", "__", "___"}
+)
 _IPYTHON_HISTORY = re.compile(r"^_(?:i{1,3}|ih|oh|dh|i?\d+)$")
 _BUILTIN_NAMES = frozenset(dir(builtins))
 
 _TYPE_PARAMS = tuple(getattr(ast, n) for n in ("TypeVar", "ParamSpec", "TypeVarTuple") if hasattr(ast, n))
+# Node types that can bind a name; checked first because calling into _names_bound_by for every node is slow.
+_BINDING_NODES = (
+    ast.Name, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.arg, ast.Import, ast.ImportFrom,
+    ast.ExceptHandler, ast.Global, ast.Nonlocal, ast.MatchAs, ast.MatchStar, ast.MatchMapping, *_TYPE_PARAMS,
+)
 
 
 def _undefined_names(nodes: Sequence[ast.AST], known_names: Iterable[str]) -> list[Problem]:
@@ -249,9 +269,9 @@ def _undefined_names(nodes: Sequence[ast.AST], known_names: Iterable[str]) -> li
     "not defined" sends good code back to the model, which is worse than missing a rare scoping bug.
     """
     bound, star_import = _bound_names(nodes)
-    if star_import:
-        return []  # `from x import *` can bind anything
     known = set(known_names) | bound
+    if star_import or "*" in known:
+        return []  # `from x import *`, here or in an earlier cell (see defined_names), can bind anything
     problems: list[Problem] = []
     reported: set[str] = set()
     for node in nodes:
@@ -284,14 +304,29 @@ def _undefined_message(name: str, line: int, known: set[str]) -> str:
 def _bound_names(nodes: Sequence[ast.AST]) -> tuple[set[str], bool]:
     """Every name the code binds anywhere, and whether it contains a star import."""
     bound: set[str] = set()
-    star_import = False
     for node in nodes:
-        names = list(_names_bound_by(node))
-        if "*" in names:
-            star_import = True
-            names.remove("*")
-        bound.update(names)
+        if isinstance(node, _BINDING_NODES):
+            bound.update(_names_bound_by(node))
+    star_import = "*" in bound  # from `from x import *`; never a real name
+    bound.discard("*")
     return bound, star_import
+
+
+# Nodes whose children live in a scope of their own (Python 3 comprehensions included).
+_NEW_SCOPES = (
+    ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
+    ast.GeneratorExp,
+)
+
+
+def _module_scope_nodes(tree: ast.Module) -> Iterator[ast.AST]:
+    """Every node whose bindings land in the module namespace; scope-opening nodes yield but are not entered."""
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, _NEW_SCOPES):
+            stack.extend(ast.iter_child_nodes(node))
 
 
 def _names_bound_by(node: ast.AST) -> Iterator[str]:
@@ -340,6 +375,7 @@ PIP_NAMES: dict[str, str] = {
     "dateutil": "python-dateutil",
 }
 
+_TRY_NODES = (ast.Try, *(getattr(ast, n) for n in ("TryStar",) if hasattr(ast, n)))  # `except*` is 3.11+
 # Exceptions that, when caught around an import, mean the code already copes with the module being absent.
 _IMPORT_GUARDS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
 
@@ -375,7 +411,7 @@ def _guarded_imports(nodes: Sequence[ast.AST]) -> set[int]:
     `try: import tflite_runtime ... except ImportError: import tensorflow.lite` is fine as written."""
     guarded: set[int] = set()
     for node in nodes:
-        if isinstance(node, ast.Try) and any(_catches_import_error(h) for h in node.handlers):
+        if isinstance(node, _TRY_NODES) and any(_catches_import_error(h) for h in node.handlers):
             for stmt in node.body:
                 guarded.update(id(n) for n in ast.walk(stmt) if isinstance(n, (ast.Import, ast.ImportFrom)))
     return guarded

@@ -85,6 +85,9 @@ def complete(
         arguments["api_base"] = api_base
     if api_key:
         arguments["api_key"] = api_key
+    elif api_base and model.startswith("openai/") and not os.environ.get("OPENAI_API_KEY"):
+        # Local OpenAI-compatible servers (llama.cpp, vLLM, LM Studio) ignore the key, but the client insists on one.
+        arguments["api_key"] = "no-key-needed"
     if mock_response:
         arguments["mock_response"] = mock_response
     started = time.perf_counter()
@@ -132,7 +135,7 @@ def explain_model_error(error: Exception, model: str, api_base: str | None) -> M
     name = type(error).__name__
     text = str(error)
     where = f" at {api_base}" if api_base else ""
-    if name == "AuthenticationError" or "api_key" in text.lower() and "must be set" in text.lower():
+    if name == "AuthenticationError" or "missing credentials" in text.lower() or "api_key" in text.lower() and "must be set" in text.lower():
         return ModelError(
             f"No valid API key for {model}: set the provider's key (e.g. OPENAI_API_KEY) or TINYML_API_KEY "
             "in the environment Jupyter starts from, then restart the kernel."

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from jupyter_tinyml.checks import Problem, check_code, strip_ipython_syntax
+from jupyter_tinyml.checks import Problem, check_code, defined_names, strip_ipython_syntax
 
 
 def code(text: str) -> str:
@@ -119,7 +119,8 @@ def test_each_undefined_name_is_reported_once_at_first_use() -> None:
 
 def test_notebook_names_pass() -> None:
     assert check_code("model.fit(x_train, y_train)", known_names={"model", "x_train", "y_train"}) == []
-    assert kinds(check_code("model.fit(x_train, y_train)", known_names={"x_train", "y_train"})) == ["undefined-name"]
+    without_model = check_code("model.fit(x_train, y_train)", known_names={"x_train", "y_train"})
+    assert kinds(without_model) == ["undefined-name"]
 
 
 def test_known_names_may_be_any_iterable() -> None:
@@ -134,20 +135,21 @@ def test_ipython_namespace_names_pass() -> None:
 @pytest.mark.parametrize(
     "cell",
     [
-        pytest.param("plot_history(h)\ndef plot_history(h):\n    print(h)\nh = 1\n", id="function-defined-later"),
-        pytest.param("m = Scaler()\nclass Scaler:\n    factor = 2\n    scaled = factor * 3\n", id="class-attributes"),
+        pytest.param("plot_history(h)\ndef plot_history(h):\n    print(h)\nh = 1\n", id="function-later"),
+        pytest.param("m = Scaler()\nclass Scaler:\n    factor = 2\n    scaled = factor * 3\n", id="class-attrs"),
         pytest.param("for epoch in range(3):\n    print(epoch)\nprint(epoch)\n", id="loop-var"),
         pytest.param("squares = [v * v for v in range(4) if v]\nd = {k: w for k, w in []}\n", id="comprehension"),
         pytest.param("with open('f') as fh, open('g') as (gh):\n    data = fh.read() + gh.read()\n", id="with-as"),
         pytest.param("try:\n    1 / 0\nexcept ZeroDivisionError as err:\n    print(err)\n", id="except-as"),
         pytest.param("scale = lambda value, *rest, factor=2, **kw: value * factor\n", id="lambda-args"),
-        pytest.param("(x_tr, x_te), (y_tr, y_te) = [(1, 2), (3, 4)]\nfirst, *others = x_tr, x_te\n", id="tuple-unpack"),
+        pytest.param("(x_tr, x_te), (y_tr, y_te) = [(1, 2), (3, 4)]\nfirst, *others = x_tr, x_te\n", id="unpack"),
         pytest.param("if (n := len([1, 2])) > 1:\n    print(n)\n", id="walrus"),
-        pytest.param("def f(a, /, b, *args, c, d=1, **kwargs):\n    return a, b, args, c, d, kwargs\n", id="all-arg-kinds"),
+        pytest.param("def f(a, /, b, *args, c, d=1, **kwargs):\n    return a, b, args, c, d, kwargs\n", id="args"),
         pytest.param("total: int = 0\ntotal += 1\ncount: int\n", id="annotated-augmented"),
         pytest.param("def f():\n    global g\n    g = 1\nprint(g)\n", id="global"),
         pytest.param(
-            "def outer():\n    c = 0\n    def inner():\n        nonlocal c\n        c += 1\n    return inner\n", id="nonlocal"
+            "def outer():\n    c = 0\n    def inner():\n        nonlocal c\n        c += 1\n    return inner\n",
+            id="nonlocal",
         ),
         pytest.param(
             "match {'op': 'fit', 'epochs': 3}:\n"
@@ -156,8 +158,12 @@ def test_ipython_namespace_names_pass() -> None:
             "    case str() as text:\n        print(text)\n",
             id="match-captures",
         ),
-        pytest.param("import os.path\nimport numpy as np\nfrom json import dumps as to_json\nos, np, to_json\n", id="imports"),
-        pytest.param("async def fetch():\n    async for item in source():\n        yield item\nasync def source():\n    yield 1\n", id="async"),
+        pytest.param("import os.path\nimport numpy as np\nfrom json import dumps as js\nos, np, js\n", id="imports"),
+        pytest.param(
+            "async def fetch():\n    async for item in source():\n        yield item\n"
+            "async def source():\n    yield 1\n",
+            id="async",
+        ),
         pytest.param("result = await some_coroutine\n", id="top-level-await"),
     ],
 )
@@ -240,7 +246,7 @@ def test_import_guarded_by_import_error_is_not_reported() -> None:
     ("cell", "expected"),
     [
         ("import subprocess\nsubprocess.run(['ls'])\n", "line 2: runs a shell command (subprocess.run)"),
-        ("import subprocess as sp\nout = sp.check_output('ls')\n", "line 2: runs a shell command (subprocess.check_output)"),
+        ("import subprocess as sp\nsp.call('ls')\n", "line 2: runs a shell command (subprocess.call)"),
         ("from subprocess import run\nrun(['make'])\n", "line 2: runs a shell command (subprocess.run)"),
         ("import os\nos.system('make')\n", "line 2: runs a shell command (os.system)"),
         ("import os\nos.popen('ls').read()\n", "line 2: runs a shell command (os.popen)"),
@@ -250,8 +256,8 @@ def test_import_guarded_by_import_error_is_not_reported() -> None:
         ("import shutil\nshutil.rmtree('build')\n", "line 2: deletes files (shutil.rmtree)"),
         ("from shutil import rmtree\nrmtree('build')\n", "line 2: deletes files (shutil.rmtree)"),
         ("import shutil\nshutil.move('a', 'b')\n", "line 2: moves files (shutil.move)"),
-        ("from pathlib import Path\nPath('model.h5').unlink()\n", "line 2: deletes files (Path('model.h5').unlink)"),
-        ("from pathlib import Path\nout_dir = Path('out')\nout_dir.rmdir()\n", "line 3: deletes files (out_dir.rmdir)"),
+        ("from pathlib import Path\nPath('m.h5').unlink()\n", "line 2: deletes files (Path('m.h5').unlink)"),
+        ("from pathlib import Path\nout = Path('out')\nout.rmdir()\n", "line 3: deletes files (out.rmdir)"),
         ("value = eval('1 + 1')\n", "line 1: runs code built at run time (eval)"),
         ("exec('x = 1')\n", "line 1: runs code built at run time (exec)"),
         ("mod = __import__('json')\n", "line 1: runs code built at run time (__import__)"),
@@ -259,7 +265,7 @@ def test_import_guarded_by_import_error_is_not_reported() -> None:
         ("import urllib.request\n", "line 1: network access (urllib.request)"),
         ("from http.client import HTTPSConnection\n", "line 1: network access (http.client)"),
         ("import socket\n", "line 1: network access (socket)"),
-        ("keras.utils.get_file('data.zip', 'https://example.com/data.zip')\n", "line 1: network access (keras.utils.get_file)"),
+        ("keras.utils.get_file('d.zip', 'https://x.org/d.zip')\n", "line 1: network access (keras.utils.get_file)"),
     ],
 )
 def test_risky_call_is_flagged_not_blocking(cell: str, expected: str) -> None:
@@ -459,9 +465,55 @@ def test_code_is_never_executed(tmp_path) -> None:
 def test_a_300_line_cell_is_checked_in_tens_of_milliseconds() -> None:
     cell = "\n".join([TRAIN_CELL] * 18)  # ~300 lines
     assert cell.count("\n") >= 300
-    check_code(cell, known_names=NOTEBOOK_NAMES)  # warm caches (find_spec, difflib)
-    start = time.perf_counter()
-    problems = check_code(cell, known_names=NOTEBOOK_NAMES)
-    elapsed = time.perf_counter() - start
-    assert problems == []
-    assert elapsed < 0.1, f"took {elapsed * 1000:.0f} ms"
+    assert check_code(cell, known_names=NOTEBOOK_NAMES) == []  # also warms the import system's caches
+    timings = []
+    for _ in range(3):  # best of three, so a busy machine does not fail the test
+        start = time.perf_counter()
+        check_code(cell, known_names=NOTEBOOK_NAMES)
+        timings.append(time.perf_counter() - start)
+    assert min(timings) < 0.1, f"took {min(timings) * 1000:.0f} ms"
+
+
+# --- names for the next cell ----------------------------------------------------------------------------------
+
+
+def test_defined_names_are_the_module_level_bindings() -> None:
+    cell = code(
+        """
+        import numpy as np
+        from sklearn.model_selection import train_test_split as split
+        (x_train, x_test), y = (1, 2), 3
+        files = !ls data
+        %time history = model.fit(x_train)
+        def normalise(batch):
+            global LAST_MEAN
+            mean = batch.mean()
+            LAST_MEAN = mean
+            return batch - mean
+        class Scaler:
+            factor = 2
+        squares = [v * v for v in range(3)]
+        for epoch in range(2):
+            pass
+        with open("log.txt") as log:
+            pass
+        """
+    )
+    assert defined_names(cell) == {
+        "np", "split", "x_train", "x_test", "y", "files", "history", "normalise", "LAST_MEAN", "Scaler",
+        "squares", "epoch", "log",
+    }
+
+
+def test_names_from_an_earlier_cell_are_known_to_the_next() -> None:
+    first = "import numpy as np\nx_train = np.zeros((4, 2))\n"
+    assert check_code("print(x_train.mean())", known_names=defined_names(first)) == []
+
+
+def test_star_import_in_an_earlier_cell_lets_anything_through() -> None:
+    known = defined_names("from math import *\n")
+    assert check_code("print(sqrt(2))", known_names=known) == []
+
+
+def test_code_that_does_not_parse_defines_nothing() -> None:
+    assert defined_names("x = (1,\n") == set()

@@ -154,7 +154,7 @@ def test_environment_and_traitlets_config_choose_the_model(monkeypatch):
 def test_status_and_help(shell, capsys):
     shell.run_line_magic("tinyml", "status")
     out = capsys.readouterr().out
-    assert "offline recipes" in out and "litellm not yet" in out
+    assert "offline recipes" in out and "loaded:  litellm" in out
     shell.run_line_magic("tinyml", "help")
     assert "%%tinyml_prep" in capsys.readouterr().out
     shell.run_cell("%tinyml frobnicate")

@@ -199,7 +199,8 @@ def _candidates(variables: Mapping[str, VariableSummary], request: str) -> list[
             score -= 0.5 * (kind == TABULAR)  # a 2-D array is often something else (embeddings, a mask)
         elif summary.kind == "mapping" and {"images", "target"} <= set(facts.get("keys") or ()):
             # A scikit-learn Bunch such as load_digits(): its arrays are reachable by key.
-            data = ArrayData(IMAGE, f'{name}["images"]', f'{name}["target"]')
+            shape = (facts.get("shapes") or {}).get("images")
+            data = ArrayData(IMAGE, f'{name}["images"]', f'{name}["target"]', tuple(shape) if shape else None)
             score -= 0.25  # arrays already unpacked into variables are more specific
         elif summary.kind == "dataframe" and facts.get("columns"):
             columns = [str(c) for c in facts["columns"]]
@@ -238,5 +239,5 @@ def detect(
     found = _candidates(variables, request)
     if not found:
         raise RecipeError(NO_DATA_MESSAGE)
-    # max() keeps the first of equal scores, so ties follow the notebook's own order of variables.
+    # max() keeps the first of equal scores, so ties go to the variable the context ranks as more relevant.
     return max(found, key=lambda item: item[0])[1]

@@ -8,6 +8,7 @@ feature_std (float32, from the training split only) for tabular and time-series 
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 from ..cells import GeneratedCell
@@ -45,6 +46,11 @@ def _request_csv(request: str) -> tuple[str, list[str]] | None:
     return written, [name.strip() for name in header]
 
 
+def _quoted(text: str) -> str:
+    """A Python string literal in double quotes, like the rest of the generated code (JSON escapes are Python's)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
 def _shape_text(shape: tuple[int, ...] | None) -> str:
     return "×".join(str(n) for n in shape) if shape else "(shape unknown)"
 
@@ -71,7 +77,7 @@ def _array_code(data: ArrayData) -> tuple[str, str]:
         input_scale, scale_note = "255.0  # 8-bit pixels", "divide by 255"
     else:
         input_scale = "float(np.abs(x_train).max()) or 1.0  # the largest training value"
-        top = f" ({data.max_value:g})" if data.max_value is not None else ""
+        top = f", {data.max_value:g} here" if data.max_value is not None else ""
         scale_note = f"divide by the largest training value{top}"
     code = render("prep_image", samples=data.samples, labels=data.labels, channel_axis=channel_axis,
                   input_scale=input_scale)
@@ -81,10 +87,10 @@ def _array_code(data: ArrayData) -> tuple[str, str]:
 
 def _table_code(data: TableData) -> tuple[str, str]:
     if data.csv_path is not None:
-        load, source = f"table = pd.read_csv({data.csv_path!r})", f"CSV `{data.csv_path}`"
+        load, source = f"table = pd.read_csv({_quoted(data.csv_path)})", f"CSV `{data.csv_path}`"
     else:
         load, source = f"table = {data.frame}", f"DataFrame `{data.frame}` {_shape_text(data.shape)}"
-    code = render("prep_tabular", load=load, label_column=repr(data.label_column))
+    code = render("prep_tabular", load=load, label_column=_quoted(data.label_column))
     note = (f"tabular data, {source}, label column `{data.label_column}` → drop rows with missing values, "
             "one-hot encode text columns, stratified 80/20 split, standardise features (training-split mean/std).")
     return code, note
