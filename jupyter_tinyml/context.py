@@ -332,16 +332,25 @@ def _sample(arr: np.ndarray, limit: int = SAMPLE_ELEMENTS) -> np.ndarray:
     """A strided view of at most `limit` elements spread over the whole array. Basic slicing only, so no copy.
 
     The leading axis gets at least 16 positions (different samples), and trailing axes are kept whole while
-    they fit, so a sample of an image array holds whole images rather than one pixel of each.
+    they fit, so a sample of an image array holds whole images rather than one pixel of each. Steps are
+    prime so periodic data (labels cycling 0..9) is not aliased into a single value.
     """
     slices, remaining = [], limit
     for axis, n in enumerate(arr.shape):
         inner = max(1, math.prod(arr.shape[axis + 1 :]))
         want = max(1, min(n, max(min(16, remaining), remaining // inner)))
-        step = max(1, math.ceil(n / want))
+        step = _prime_at_least(math.ceil(n / want)) if n > want else 1
         slices.append(slice(None, None, step))
         remaining = max(1, remaining // max(1, len(range(0, n, step))))
-    return np.asarray(arr[tuple(slices)])
+    return np.asarray(arr[(*slices, Ellipsis)])  # the Ellipsis keeps a 0-d array a view, not a scalar
+
+
+def _prime_at_least(n: int) -> int:
+    """The smallest prime >= n (trial division: steps stay below ~10^6, so this is microseconds)."""
+    candidate = max(2, n)
+    while any(candidate % d == 0 for d in range(2, math.isqrt(candidate) + 1)):
+        candidate += 1
+    return candidate
 
 
 def _summarize_ndarray(name: str, arr: np.ndarray) -> VariableSummary:
@@ -385,9 +394,10 @@ def _unique(sample: np.ndarray) -> tuple[int | None, list | None]:
 
 
 def _row_sample(obj: Any) -> Any:
-    """Every k-th row, at most SAMPLE_ROWS of them (spread out, so a frame sorted by label shows every label)."""
+    """Every k-th row, at most SAMPLE_ROWS of them: spread out, so a frame sorted by label shows every label,
+    and k prime, so labels that cycle through a period do too."""
     n = len(obj)
-    return obj.iloc[:: math.ceil(n / SAMPLE_ROWS)] if n > SAMPLE_ROWS else obj
+    return obj.iloc[:: _prime_at_least(math.ceil(n / SAMPLE_ROWS))] if n > SAMPLE_ROWS else obj
 
 
 def _summarize_dataframe(name: str, df: Any) -> VariableSummary:

@@ -16,7 +16,14 @@ from nbclient.exceptions import CellExecutionError
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "example_notebooks" / "01_digits_lifecycle.ipynb"
-OUT = ROOT / "build" / "demo"
+OUT = Path(os.environ.get("TINYML_DEMO_OUT", ROOT / "build" / "demo"))
+
+
+def show_inserted_cells(notebook: nbformat.NotebookNode, inserted: dict[int, str]) -> None:
+    """Put the generated cells where JupyterLab would have, so the saved notebook shows the code that ran."""
+    for index in sorted(inserted, reverse=True):
+        cell = nbformat.v4.new_code_cell(inserted[index], metadata={"tags": ["tinyml-generated"]})
+        notebook.cells.insert(index + 1, cell)
 
 
 def main() -> int:
@@ -27,6 +34,10 @@ def main() -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     client = NotebookClient(notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(OUT)}})
+    inserted: dict[int, str] = {}  # cell index -> what set_next_input would have put below it in a live frontend
+    client.on_cell_executed = lambda cell, cell_index, execute_reply: inserted.update(
+        {cell_index: p["text"] for p in execute_reply["content"].get("payload", []) if p.get("source") == "set_next_input"}
+    )
     started = time.perf_counter()
     try:
         client.execute()
@@ -34,6 +45,7 @@ def main() -> int:
         nbformat.write(notebook, OUT / NOTEBOOK.name)
         print(f"demo failed; the executed notebook is in {OUT / NOTEBOOK.name}\n{error}", file=sys.stderr)
         return 1
+    show_inserted_cells(notebook, inserted)
     nbformat.write(notebook, OUT / NOTEBOOK.name)
     summary = json.loads((OUT / "summary.json").read_text())
     print(f"demo: {NOTEBOOK.name} executed in {time.perf_counter() - started:.0f} s (offline recipes) -> {OUT}")

@@ -59,6 +59,13 @@ def test_label_array_summary_counts_distinct_values():
     assert "0, 1, 2, 3, 4, 5, 6, 7, 8, 9" in summary.text
 
 
+def test_cyclic_labels_are_not_aliased_by_the_sample():
+    labels = np.arange(1_000_000) % 10  # the stride of a naive sample (100) would see only zeros
+
+    assert summarize("y", labels).facts["n_unique"] == 10
+    assert summarize("s", pd.Series(labels)).facts["n_unique"] == 10
+
+
 def test_float_array_reports_nan_and_is_not_integer():
     values = np.linspace(0, 1, 100)
     values[3] = np.nan
@@ -291,9 +298,7 @@ def test_render_fits_budget_dropping_least_relevant_first():
 
     assert estimate_tokens(text) <= 300 and context.token_count <= 300
     assert "X_train" in text and "y_train" in text and "learning_rate" in text
-    assert context.dropped[:50] == [f"helper_{i:03d}" for i in range(50)][::-1] or set(context.dropped[:50]) == {
-        f"helper_{i:03d}" for i in range(50)
-    }
+    assert set(context.dropped[:50]) == {f"helper_{i:03d}" for i in range(50)}  # "other" objects go first
     assert "cell -5" in context.dropped and "learning_rate" not in context.dropped
     assert text.splitlines()[-1].startswith("(left out for the token budget: ")
     assert "older cell" in text.splitlines()[-1]
@@ -312,12 +317,12 @@ def test_render_keeps_everything_when_it_fits():
 
 def test_error_is_trimmed_last_keeping_its_final_lines():
     error = "\n".join(f"  frame {i}" for i in range(100)) + "\nValueError: shapes (None, 3) and (None, 10)"
-    context = capture({"x": 1}, recent_cells=["a = 1"], last_error="\x1b[31m" + error + "\x1b[0m", budget_tokens=40)
+    context = capture({"x": 1}, recent_cells=["a = 1"], last_error="\x1b[31m" + error + "\x1b[0m", budget_tokens=60)
 
     text = context.render()
 
-    assert estimate_tokens(text) <= 40
-    assert text.rstrip(")").count("ValueError: shapes") == 1 and "\x1b" not in text
+    assert estimate_tokens(text) <= 60
+    assert "ValueError: shapes (None, 3) and (None, 10)" in text and "\x1b" not in text
     assert context.dropped[:2] == ["x", "cell -1"] and context.dropped[-1].startswith("last_error")
 
 
@@ -339,11 +344,11 @@ def test_capture_shell_uses_user_namespace_and_previous_cells():
 
     shell = InteractiveShell.instance()
     try:
-        shell.run_cell("import numpy as np\nX = np.ones((20, 3))")
-        shell.run_cell("")
-        shell.run_cell("y = np.arange(20) % 2")
+        shell.run_cell("import numpy as np\nX = np.ones((20, 3))", store_history=True)
+        shell.run_cell("", store_history=True)
+        shell.run_cell("y = np.arange(20) % 2", store_history=True)
         shell.user_ns["capture_shell"] = capture_shell
-        shell.run_cell("ctx = capture_shell(get_ipython(), request='fit X')")
+        shell.run_cell("ctx = capture_shell(get_ipython(), request='fit X')", store_history=True)
         context = shell.user_ns["ctx"]
     finally:
         InteractiveShell.clear_instance()
