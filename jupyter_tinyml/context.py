@@ -18,7 +18,7 @@ import os
 import re
 import types
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -286,7 +286,8 @@ def summarize(name: str, value: Any) -> VariableSummary | None:
     try:
         summary = _summarize_by_type(name, value)
     except Exception:  # a summary must never break the magic; an odd object gets its type name
-        summary = _summarize_other(name, value)
+        kind_name = type(value).__name__
+        summary = VariableSummary(name, "other", f"{name}: {kind_name}", {"type": kind_name}, 1.0)
     summary.text = redact(summary.text)
     return summary
 
@@ -329,28 +330,40 @@ def _is_a(value: Any, module_part: str, class_name: str) -> bool:
 
 
 def _sample(arr: np.ndarray, limit: int = SAMPLE_ELEMENTS) -> np.ndarray:
-    """A strided view of at most `limit` elements spread over the whole array. Basic slicing only, so no copy.
+    """At most `limit` elements spread over the whole array; copies those few, never the array.
 
-    The leading axis gets at least 16 positions (different samples), and trailing axes are kept whole while
-    they fit, so a sample of an image array holds whole images rather than one pixel of each. Steps are
-    prime so periodic data (labels cycling 0..9) is not aliased into a single value.
+    The first axis (the samples) gets at least 16 positions, drawn at random with a fixed seed: labels often
+    cycle (i % 10) and any fixed stride can alias them into a single value. Inner axes are a strided view, kept
+    whole while they fit, so a sample of an image array holds whole images rather than one pixel of each.
     """
-    slices, remaining = [], limit
-    for axis, n in enumerate(arr.shape):
-        inner = max(1, math.prod(arr.shape[axis + 1 :]))
-        want = max(1, min(n, max(min(16, remaining), remaining // inner)))
-        step = _prime_at_least(math.ceil(n / want)) if n > want else 1
+    if arr.ndim == 0 or arr.size <= limit:
+        return np.asarray(arr)
+    n = arr.shape[0]
+    rows = _positions_on_axis(n, math.prod(arr.shape[1:]), limit)
+    view = np.asarray(arr[(slice(None), *_strided(arr.shape[1:], max(1, limit // rows)))])
+    return view if rows == n else view[_random_positions(n, rows)]
+
+
+def _positions_on_axis(n: int, inner: int, limit: int) -> int:
+    """How many positions of an axis of length n fit in `limit` elements when each holds `inner` of them."""
+    return max(1, min(n, max(min(16, limit), limit // max(1, inner))))
+
+
+def _strided(shape: tuple[int, ...], limit: int) -> list[slice]:
+    """Basic slices (a view, no copy) that keep at most `limit` elements of an array of this shape."""
+    slices = []
+    for axis, n in enumerate(shape):
+        want = _positions_on_axis(n, math.prod(shape[axis + 1 :]), limit)
+        step = max(1, math.ceil(n / want))
         slices.append(slice(None, None, step))
-        remaining = max(1, remaining // max(1, len(range(0, n, step))))
-    return np.asarray(arr[(*slices, Ellipsis)])  # the Ellipsis keeps a 0-d array a view, not a scalar
+        limit = max(1, limit // max(1, len(range(0, n, step))))
+    return slices
 
 
-def _prime_at_least(n: int) -> int:
-    """The smallest prime >= n (trial division: steps stay below ~10^6, so this is microseconds)."""
-    candidate = max(2, n)
-    while any(candidate % d == 0 for d in range(2, math.isqrt(candidate) + 1)):
-        candidate += 1
-    return candidate
+def _random_positions(n: int, k: int) -> np.ndarray:
+    """k sorted positions in range(n), the same ones every time (a prompt should not change between runs).
+    Drawn with replacement: O(k) whatever n is, and a repeat or two changes no statistic we report."""
+    return np.sort(np.random.default_rng(0).integers(0, n, size=k))
 
 
 def _summarize_ndarray(name: str, arr: np.ndarray) -> VariableSummary:
@@ -394,10 +407,10 @@ def _unique(sample: np.ndarray) -> tuple[int | None, list | None]:
 
 
 def _row_sample(obj: Any) -> Any:
-    """Every k-th row, at most SAMPLE_ROWS of them: spread out, so a frame sorted by label shows every label,
-    and k prime, so labels that cycle through a period do too."""
+    """At most SAMPLE_ROWS rows drawn over the whole frame (see _random_positions): a frame sorted by label,
+    or with labels cycling through a period, still shows every label. Copies only those rows."""
     n = len(obj)
-    return obj.iloc[:: _prime_at_least(math.ceil(n / SAMPLE_ROWS))] if n > SAMPLE_ROWS else obj
+    return obj.iloc[_random_positions(n, SAMPLE_ROWS)] if n > SAMPLE_ROWS else obj
 
 
 def _summarize_dataframe(name: str, df: Any) -> VariableSummary:
@@ -419,11 +432,9 @@ def _summarize_dataframe(name: str, df: Any) -> VariableSummary:
     rows = "; ".join(
         "(" + ", ".join(_short_repr(v, 16) for v in row[:12]) + ")" for row in df.head(3).itertuples(index=False)
     )
-    lines = [
-        f"{name}: DataFrame {n_rows} rows x {n_cols} columns",
-        f"  columns: {described}{more}",
-        f"  first rows: {rows}",
-    ]
+    lines = [f"{name}: DataFrame {n_rows} rows x {n_cols} columns"]
+    lines += [f"  columns: {described}{more}"] if described else []
+    lines += [f"  first rows: {rows}"] if rows else []
     if candidates:
         lines.append(f"  label candidates: {', '.join(candidates[:5])}")
     return VariableSummary(name, "dataframe", _lines(lines), facts, _data_relevance(n_rows * max(n_cols, 1) * 8))
@@ -486,7 +497,8 @@ def _summarize_series(name: str, series: Any) -> VariableSummary:
     if n_unique is not None:
         line += f", {'~' if len(sample) < len(series) else ''}{n_unique} distinct"
     head = ", ".join(_short_repr(v, 16) for v in series.head(5).tolist())
-    return VariableSummary(name, "series", _lines([line, f"  first values: {head}"]), facts, _data_relevance(len(series) * 8))
+    text = _lines([line, f"  first values: {head}"])
+    return VariableSummary(name, "series", text, facts, _data_relevance(len(series) * 8))
 
 
 def _summarize_keras_model(name: str, model: Any) -> VariableSummary:
@@ -660,7 +672,8 @@ def _summarize_scalar(name: str, value: Any) -> VariableSummary:
     if isinstance(value, str):
         if len(value) <= 120:
             facts["value"] = value
-        text = f"{name}: str = {_short_repr(value, 120)}" + (f" ({len(value):,} chars)" if len(value) > 120 else "")
+        length = f" ({len(value):,} chars)" if len(value) > 120 else ""
+        text = f"{name}: str = {_short_repr(value[:120], 120)}{length}"  # slice first: repr of 100 MB is slow
     else:
         facts["value"] = value.item() if isinstance(value, np.generic) else value
         text = _clip(f"{name}: {type(value).__name__} = {facts['value']!r}")
@@ -680,10 +693,20 @@ def _summarize_other(name: str, value: Any) -> VariableSummary:
     if isinstance(value, type) or inspect.isroutine(value):
         text = f"{name}: {'class' if isinstance(value, type) else 'function'} from {module or '?'}"
         return VariableSummary(name, "other", text, facts, 0.5)
-    shape = getattr(value, "shape", None) if type(value).__module__.split(".")[0] in {"tensorflow", "torch", "jax", "jaxlib"} else None
-    dtype = getattr(value, "dtype", "")
-    detail = f" {_shape_text(_attempt(lambda: _as_shape(shape)))} {getattr(dtype, 'name', dtype)}" if shape is not None else ""
+    detail = _tensor_detail(value) if type(value).__module__.split(".")[0] in _TENSOR_LIBRARIES else ""
     return VariableSummary(name, "other", f"{name}: {kind_name}{detail} ({type(value).__module__})", facts, 1.0)
+
+
+_TENSOR_LIBRARIES = frozenset({"tensorflow", "torch", "jax", "jaxlib"})
+
+
+def _tensor_detail(value: Any) -> str:
+    """" (32, 10) float32" for a tensor of a library we do not import; "" when it has no shape."""
+    shape = _attempt(lambda: _as_shape(value.shape))
+    if shape is None:
+        return ""
+    dtype = getattr(value, "dtype", "")
+    return f" {_shape_text(shape)} {getattr(dtype, 'name', dtype)}"
 
 
 def _summarize_user_code(name: str, value: Any) -> VariableSummary:
@@ -864,7 +887,7 @@ def _left_out_note(gone: list[_Item], n_error_lines_cut: int) -> str:
     return f"(left out for the token budget: {'; '.join(parts)})" if parts else ""
 
 
-def _fewest(fits: Any, n: int) -> int:
+def _fewest(fits: Callable[[int], bool], n: int) -> int:
     """The smallest k in 0..n with fits(k), assuming fits is monotone (dropping more never grows the text);
     n when none fits. Binary search: a few renders instead of one per dropped item."""
     if fits(0):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
+import tracemalloc
 
 import numpy as np
 import pandas as pd
@@ -76,22 +76,27 @@ def test_float_array_reports_nan_and_is_not_integer():
 
 
 @pytest.mark.parametrize("shape", [(50_000_000,), (60_000, 28, 28), (1_000, 100_000), (3, 2, 2, 2) * 6, (0, 5), ()])
-def test_array_sample_is_a_small_view_never_a_copy(shape):
-    arr = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), shape=shape, strides=(0,) * len(shape))
+def test_array_summary_never_copies_the_array(shape):
+    arr = np.broadcast_to(np.float32(1.0), shape)  # a read-only view: any full copy would allocate its size
+    tracemalloc.start()
+    try:
+        summary = summarize("a", arr)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 1_000_000  # numpy reports its buffers to tracemalloc; a 10k-element sample is 40 KB
+    assert summary.facts["shape"] == shape
+    assert arr.size == 0 or summary.facts["max"] == 1.0
+
+
+def test_sample_is_small_and_spread_over_the_first_axis():
+    arr = np.arange(4_000_000, dtype=np.int64).reshape(2_000, 2_000).T  # a transposed (non-contiguous) view
 
     sample = _sample(arr)
 
     assert sample.size <= 10_000
-    assert arr.size == 0 or np.shares_memory(sample, arr)
-
-
-def test_non_contiguous_array_is_sampled_without_copy():
-    arr = np.arange(4_000_000, dtype=np.int64).reshape(2_000, 2_000).T  # a transposed view
-
-    sample = _sample(arr)
-
-    assert np.shares_memory(sample, arr) and sample.size <= 10_000
-    assert summarize("t", arr).facts["max"] > 3_900_000
+    assert sample.min() < 4_000 and sample.max() > 3_990_000
 
 
 def test_dataframe_summary_finds_label_column_and_first_rows():

@@ -72,6 +72,14 @@ def test_request_words_decide_between_images_and_windows():
     assert detected("", x=np.zeros((100, 28, 20)), y=np.arange(100) % 3).kind == IMAGE  # not square, wide rows
 
 
+def test_a_matrix_is_a_feature_table_unless_the_request_says_signal():
+    namespace = dict(X=np.zeros((300, 64)), y=np.arange(300) % 3)
+    assert (detected("", **namespace).kind, detected("", **namespace).labels) == (TABULAR, "y")
+    assert detected("one vibration signal per row", **namespace).kind == TIMESERIES
+    cells = prep.recipe("one vibration signal per row", capture(namespace))
+    assert "x_all = x_all[..., np.newaxis]" in code_of(cells) and "3 classes" in cells[0].source
+
+
 def test_labels_need_matching_length_and_few_values_and_prefer_the_named_one():
     n = 120
     namespace = dict(

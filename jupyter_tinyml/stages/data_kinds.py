@@ -3,7 +3,8 @@
 Pure functions over `VariableSummary.facts` (no I/O, no imports of numpy or pandas), so the offline prep recipe
 can be tested without data. `detect` returns one of:
 
-- `ArrayData`: image arrays (N×H×W or N×H×W×C), time-series windows (N×T×C), or a 2-D feature matrix (N×F),
+- `ArrayData`: image arrays (N×H×W or N×H×W×C), time-series windows (N×T×C, or N×T when the request says
+  so), or a 2-D feature matrix (N×F),
   each with a label array of length N;
 - `TableData`: a DataFrame variable or a CSV file (a path variable, or a path written in the request),
   with the label column to predict.
@@ -26,7 +27,7 @@ _KIND_WORDS = {
     TIMESERIES: r"time|series|timeseries|time-series|windows?|signals?|sensors?|accelerometers?|imu|gestures?"
     r"|audio|vibrations?",
     IMAGE: r"images?|pixels?|pictures?|photos?|cameras?|digits?",
-    TABULAR: r"tables?|tabular|csv|dataframe|spreadsheet|columns?|rows?",
+    TABULAR: r"tables?|tabular|csv|dataframe|spreadsheet|columns?",
 }
 # Names people give arrays; they only break ties.
 _SAMPLE_NAMES = {"x", "images", "data", "windows", "samples", "features", "inputs", "signals"}
@@ -178,7 +179,8 @@ def _array_kind(facts: dict, request: str) -> str | None:
     if len(shape) == 3:
         return image_or_timeseries(shape, request)
     if len(shape) == 2 and shape[1] >= 1:
-        return TABULAR
+        # N×T with words like "signal" or "accelerometer": single-channel windows, else a feature matrix.
+        return TIMESERIES if requested_kind(request) & {TIMESERIES, TABULAR} == {TIMESERIES} else TABULAR
     return None
 
 

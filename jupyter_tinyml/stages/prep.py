@@ -103,7 +103,8 @@ def _matrix_code(data: ArrayData) -> tuple[str, str]:
         f"table[\"label\"] = np.asarray({data.labels})"
     )
     code = render("prep_tabular", load=load, label_column='"label"')
-    note = (f"feature matrix `{data.samples}` {_shape_text(data.shape)}, labels `{data.labels}` → "
+    classes = f", {data.n_classes} classes" if data.n_classes else ""
+    note = (f"feature matrix `{data.samples}` {_shape_text(data.shape)}, labels `{data.labels}`{classes} → "
             "stratified 80/20 split, standardise features (training-split mean/std).")
     return code, note
 
