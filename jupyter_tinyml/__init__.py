@@ -20,4 +20,4 @@ def unload_ipython_extension(shell: Any) -> None:
     """Stop listening for failed cells when the extension is unloaded."""
     magics = shell.magics_manager.registry.get("TinyMLMagics")
     if magics is not None:
-        shell.events.unregister("post_run_cell", magics.failures)
+        magics.failures.unregister(shell)

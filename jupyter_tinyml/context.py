@@ -798,14 +798,17 @@ def capture_shell(
     budget_tokens: int = 2000,
     request: str = "",
     n_cells: int = 5,
+    running_cell: str | None = None,
 ) -> NotebookContext:
     """capture() over an IPython shell: its user namespace without the names IPython put there itself
     (`user_ns_hidden`, unless the user rebound them), and the last `n_cells` non-empty inputs before the
-    cell that is running now."""
+    cell that is running now (`running_cell`, as IPython's pre_run_cell event saw it)."""
     hidden = getattr(shell, "user_ns_hidden", None) or {}
     missing = object()
     namespace = {k: v for k, v in list(shell.user_ns.items()) if hidden.get(k, missing) is not v}
-    history = list(shell.user_ns.get("In") or [])[:-1]  # the last entry is the cell running this magic
+    history = list(raw_inputs(shell))
+    if history and running_cell is not None and history[-1].rstrip() == running_cell.rstrip():
+        history.pop()  # the running cell (the magic itself) is the request, not context
     cells = [c for c in history if isinstance(c, str) and c.strip()][-n_cells:] if n_cells > 0 else []
     return capture(
         namespace,
@@ -816,6 +819,16 @@ def capture_shell(
         request=request,
         max_cells=n_cells,
     )
+
+
+def raw_inputs(shell: Any) -> Sequence[str]:
+    """The cells as the person typed them (magics as magics, not `get_ipython().run_cell_magic(...)`).
+
+    Entry i is cell i; the running cell, when stored, sits at shell.execution_count.
+    """
+    manager = getattr(shell, "history_manager", None)
+    raw = getattr(manager, "input_hist_raw", None)
+    return raw if raw else shell.user_ns.get("In") or []
 
 
 def _identifiers(text: str) -> set[str]:

@@ -1,4 +1,4 @@
-"""Remembers the last cell that failed, for %tinyml_fix and for the context's "last error"."""
+"""Remembers the running cell (kept out of the context) and the last cell that failed (for %tinyml_fix)."""
 from __future__ import annotations
 
 import re
@@ -15,13 +15,26 @@ class FailedCell:
     error: str  # the traceback as plain text, frames inside IPython left out
 
 
-class ErrorTracker:
-    """An IPython post_run_cell listener: keeps the last failing cell and its traceback."""
+class CellWatcher:
+    """Listens to IPython's cell events: the cell running now, and the last one that failed with its traceback."""
 
     def __init__(self) -> None:
         self.last: FailedCell | None = None
+        self.running: str | None = None
 
-    def __call__(self, result: Any) -> None:
+    def register(self, shell: Any) -> None:
+        shell.events.register("pre_run_cell", self.pre_run_cell)
+        shell.events.register("post_run_cell", self.post_run_cell)
+
+    def unregister(self, shell: Any) -> None:
+        shell.events.unregister("pre_run_cell", self.pre_run_cell)
+        shell.events.unregister("post_run_cell", self.post_run_cell)
+
+    def pre_run_cell(self, info: Any) -> None:
+        # Only a stored cell sits in the history (a nested run from --run comes after the capture).
+        self.running = info.raw_cell if info is not None and info.store_history else None
+
+    def post_run_cell(self, result: Any) -> None:
         error = result.error_in_exec or result.error_before_exec
         if error is None or type(error).__name__ == "UsageError":
             return  # a magic's usage error is not a cell to repair

@@ -18,7 +18,7 @@ from . import boards, context
 from .cells import Provenance, writer_for
 from .config import TinyML
 from .errors import TinyMLError
-from .failures import ErrorTracker
+from .failures import CellWatcher
 from .stages import base
 
 STAGE_MODULES = {
@@ -75,8 +75,8 @@ class TinyMLMagics(Magics):
     def __init__(self, shell: Any) -> None:
         super().__init__(shell)
         self.settings = TinyML(parent=shell)
-        self.failures = ErrorTracker()
-        shell.events.register("post_run_cell", self.failures)
+        self.failures = CellWatcher()
+        self.failures.register(shell)
 
     # ---- generating magics -------------------------------------------------------------------------------
     @stage_arguments
@@ -193,6 +193,7 @@ class TinyMLMagics(Magics):
             budget_tokens=budget,
             request=request,
             n_cells=self.settings.recent_cells,
+            running_cell=self.failures.running,
         )
 
     def generate(

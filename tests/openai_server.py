@@ -56,6 +56,7 @@ class ChatServer:
                 reply = owner.next_reply()
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
+                    return  # the client gave up (the timeout tests): answering would only hit a closed socket
                 if reply.status != 200:
                     self.send_json(reply.status, {"error": {"message": reply.text or "error", "type": "test", "code": reply.status}})
                 elif request.get("stream"):

@@ -353,7 +353,8 @@ def test_capture_shell_uses_user_namespace_and_previous_cells():
         shell.run_cell("", store_history=True)
         shell.run_cell("y = np.arange(20) % 2", store_history=True)
         shell.user_ns["capture_shell"] = capture_shell
-        shell.run_cell("ctx = capture_shell(get_ipython(), request='fit X')", store_history=True)
+        running = "ctx = capture_shell(get_ipython(), request='fit X', running_cell=In[-1])"
+        shell.run_cell(running, store_history=True)
         context = shell.user_ns["ctx"]
     finally:
         InteractiveShell.clear_instance()

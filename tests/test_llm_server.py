@@ -145,3 +145,15 @@ def test_extract_code_rules():
         llm.extract_code("Sure")
     with pytest.raises(ModelError):
         raise llm.explain_model_error(RuntimeError("boom"), "m", None)
+
+
+def test_recent_cells_arrive_as_typed_without_the_magic_itself(shell, chat_server):
+    point_at(shell, chat_server)
+    shell.run_cell("import numpy as np\nreadings = np.zeros((10, 3))", store_history=True)
+    shell.run_cell("%%capture\nprint('hidden')", store_history=True)
+    chat_server.answer("```python\nprint(readings.shape)\n```")
+    shell.run_cell("%%tinyml_prep\nnormalise readings per channel\n", store_history=True)
+    prompt = chat_server.requests[-1]["messages"][-1]["content"]
+    context_part = prompt.split("Request:")[0]
+    assert "readings = np.zeros((10, 3))" in context_part and "%%capture" in context_part
+    assert "normalise readings per channel" not in context_part and "run_cell_magic" not in context_part
