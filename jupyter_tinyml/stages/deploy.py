@@ -1,17 +1,11 @@
 """Deployment: the model as firmware parts. Exact parts (bytes, op list, budgets) are computed, never guessed."""
 from __future__ import annotations
 
-from importlib import resources
-from string import Template
-
 from ..cells import GeneratedCell
 from ..context import NotebookContext
 from ..errors import RecipeError
+from ..templates import render
 from .base import Stage
-
-
-def template(name: str) -> Template:
-    return Template(resources.files("jupyter_tinyml").joinpath("templates", name).read_text(encoding="utf-8"))
 
 
 def find_tflite(context: NotebookContext) -> str:
@@ -32,15 +26,15 @@ def recipe(request: str, context: NotebookContext) -> list[GeneratedCell]:
             f"Recipe (offline): `{name}` as `model_data.h` (16-byte aligned C array) and the ops it needs.",
             "markdown",
         ),
-        GeneratedCell(template("deploy_c_array.py.txt").substitute(tflite=source, header="model_data.h")),
+        GeneratedCell(render("deploy_c_array", tflite=source, header="model_data.h")),
     ]
     if context.board:
         cells.append(
             GeneratedCell(
-                template("deploy_budget.py.txt").substitute(
+                render(
+                    "deploy_budget",
                     board=context.board["board"],
                     flash_bytes=context.board["flash_bytes"],
-                    ram_bytes=context.board["ram_bytes"],
                 )
             )
         )
