@@ -12,7 +12,6 @@ import pytest
 from jupyter_tinyml.context import (
     NotebookContext,
     VariableSummary,
-    _sample,
     capture,
     capture_shell,
     estimate_tokens,
@@ -20,6 +19,7 @@ from jupyter_tinyml.context import (
     redact,
     summarize,
 )
+from jupyter_tinyml.summaries import _sample
 
 OPENAI_KEY = "sk-abc123DEF456ghi789JKL012mno345pqr"
 GITHUB_TOKEN = "ghp_0123456789abcdefghijABCDEFGHIJ012345"
