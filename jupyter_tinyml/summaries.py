@@ -34,7 +34,6 @@ SAMPLE_ROWS = 1_000
 # identifiers and labels usually sit).
 SAMPLE_COLUMNS = 100
 MAX_LINE_CHARS = 200
-# Base relevance per kind: data the model must write code against comes first.
 
 
 @dataclass
