@@ -22,3 +22,7 @@ class MalformedAnswerError(TinyMLError):
 
 class RecipeError(TinyMLError):
     """The offline recipe found nothing in the notebook it knows how to handle."""
+
+
+class QuantizationError(TinyMLError):
+    """A model, its data or a .tflite cannot be converted, evaluated or inspected as asked."""
