@@ -26,6 +26,7 @@ class Board:
     def limits(self) -> dict[str, Any]:
         """What the context tells a model about the target."""
         return {
+            "id": self.id,
             "board": self.name,
             "cpu": self.cpu,
             "clock_mhz": self.clock_mhz,

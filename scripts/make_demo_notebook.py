@@ -21,7 +21,7 @@ cells = [
     ),
     new_code_cell("%%tinyml_prep --run\nUse the digit images and labels; keep 20% for testing."),
     new_code_cell("%%tinyml_train --run\nA small CNN that fits an Arduino Nano 33 BLE Sense."),
-    new_code_cell("%%tinyml_convert --run\nFull-integer int8 with int8 input and output; write model.tflite."),
+    new_code_cell("%%tinyml_convert --run --board nano33ble\nFull-integer int8 with int8 input and output; write model.tflite."),
     new_markdown_cell("## Summary\nWhat the demo measured, written to `summary.json` beside this notebook."),
     new_code_cell(
         "import json\n\n"
@@ -29,6 +29,10 @@ cells = [
         "    \"float_accuracy\": round(float(float_accuracy), 4),\n"
         "    \"quantized_accuracy\": round(float(quantized_accuracy), 4),\n"
         "    \"tflite_bytes\": len(tflite_model),\n"
+        "    \"agreement\": round(float(quantization.agreement), 4),\n"
+        "    \"arena_bytes\": model_info.arena_bytes,\n"
+        "    \"ops\": [op.name for op in model_info.ops],\n"
+        "    \"worst_layer\": quantization.summary()[\"worst_layer\"],\n"
         "    \"num_parameters\": int(model.count_params()),\n"
         "    \"test_samples\": int(len(x_test)),\n"
         "}\n"

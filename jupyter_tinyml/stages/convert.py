@@ -31,10 +31,13 @@ def recipe(request: str, context: NotebookContext) -> list[GeneratedCell]:
     if evaluated:
         y_shape = tuple(variables["y_test"].facts.get("shape", ()))
         y_true = "y_test.argmax(axis=1)" if len(y_shape) == 2 else "y_test"  # one-hot rows -> class indices
-        cells.append(render("convert_evaluate", y_true=y_true, report=_report("float_accuracy" in variables)))
+        class_names = ", class_names=class_names" if "class_names" in variables else ""
+        board = json.dumps(context.board["id"]) if context.board else "None"
+        cells.append(render("convert_evaluate", y_true=y_true, class_names=class_names, board=board))
     note = (f"**Recipe (offline):** `model` → full-integer int8 TFLite (int8 input and output), calibrated on up to "
-            f"200 samples of `x_train`, written to `{path}`"
-            + ("; then accuracy on `x_test` with the TFLite interpreter." if evaluated else "."))
+            f"300 samples of `x_train`, written to `{path}`"
+            + ("; then float vs int8 on `x_test` (accuracy, confusion, per-layer error) in a QuantizationReport."
+               if evaluated else "."))
     return [GeneratedCell(note, cell_type="markdown"), *(GeneratedCell(code) for code in cells)]
 
 
@@ -42,13 +45,6 @@ def tflite_path_in_request(request: str) -> str | None:
     """A .tflite path written in the request ("save it as out/digits.tflite"), as written."""
     match = re.search(r"""['"`]([^'"`\n]+\.tflite)['"`]|([\w~./\\:-]*\w\.tflite)\b""", request, re.IGNORECASE)
     return (match.group(1) or match.group(2)) if match else None
-
-
-def _report(has_float_accuracy: bool) -> str:
-    if has_float_accuracy:
-        return ('print(f"Accuracy: float {float_accuracy:.3f} vs int8 {quantized_accuracy:.3f} '
-                '({quantized_accuracy - float_accuracy:+.3f}); int8 model {tflite_bytes:,} bytes")')
-    return 'print(f"Accuracy of the int8 model: {quantized_accuracy:.3f}; {tflite_bytes:,} bytes")'
 
 
 STAGE = Stage(name="convert", title="Conversion to int8 TFLite", prompt_file="convert.md", recipe=recipe)
