@@ -1,0 +1,368 @@
+"""write_project: an int8 .tflite and a board in, a TFLite Micro project that arduino-cli and PlatformIO build.
+
+Layout (out_dir):
+
+    README.md                how to build and upload, the budget
+    platformio.ini           [platformio] src_dir = <name>: PlatformIO builds the sketch folder itself
+    <name>/<name>.ino        the fixed skeleton; application glue only inside its regions
+    <name>/sketch.yaml       default_fqbn, so `arduino-cli compile <name>` needs no --fqbn
+    <name>/model_data.h/.cpp the model, byte for byte, 16-byte aligned
+    <name>/model_settings.h  arena size, quantization, element counts, labels, op names
+    <name>/op_resolver.h     MicroMutableOpResolver<N> with exactly the model's ops
+    <name>/tinyml_model.h/.cpp, tinyml_protocol.h/.cpp   interpreter and serial protocol (copied unchanged)
+
+Everything exact is computed before anything is written: ops, arena (measured), quantization, budgets.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Union
+
+from ..boards import Board, find_board
+from ..errors import ConfigError, QuantizationError
+from ..tflite_model import TFLite, TensorInfo, inspect, model_bytes
+from .budget import Budget, check_budget
+from .c_code import c_array, c_string, float32_text, float_literal, op_names, op_resolver_code, recent_ops
+from .skeleton import REGION_NAMES, SKETCH_TEMPLATE, fill, regions, replace_regions, template
+
+DEFAULT_NAME = "tinyml_model"
+DEFAULT_BAUD = 115200
+# Arduino's sketch name rule (arduino-cli refuses others): a letter or digit, then letters, digits, "_", "-", ".".
+_SKETCH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+# Tensor types the protocol and the skeleton handle: (tinyml::TensorType, bytes per value).
+_TENSOR_TYPES = {"int8": ("kInt8", 1), "uint8": ("kUInt8", 1), "int16": ("kInt16", 2), "int32": ("kInt32", 4),
+                 "float32": ("kFloat32", 4)}
+# Files copied into the sketch folder as they are.
+_FIXED_FILES = ("tinyml_model.h", "tinyml_protocol.h", "tinyml_protocol.cpp")
+
+
+@lru_cache(maxsize=1)
+def build_settings() -> dict[str, Any]:
+    """build.toml: the TFLite Micro library for Arduino and PlatformIO, and PlatformIO platforms by CPU."""
+    return tomllib.loads(resources.files(__package__).joinpath("build.toml").read_text(encoding="utf-8"))
+
+
+@dataclass(repr=False)
+class Project:
+    """A written firmware project: where its files are, what it runs, and whether it fits its board."""
+
+    name: str
+    root: Path
+    sketch_dir: Path
+    files: list[Path]
+    board: Any
+    ops: list[str]
+    arena_bytes: int
+    flash_bytes: int  # the model's .tflite, stored in flash as it is
+    budget: Budget
+    fqbn: str | None
+    platformio_board: str | None
+    library: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def sketch(self) -> Path:
+        """The .ino file: the skeleton with the application glue."""
+        return self.sketch_dir / f"{self.name}.ino"
+
+    @property
+    def platformio_ini(self) -> Path | None:
+        path = self.root / "platformio.ini"
+        return path if path in self.files else None
+
+    @property
+    def flash_estimate(self) -> int:
+        """Bytes of flash the firmware is expected to take: the model (exact) + the rest (estimate)."""
+        return self.budget.flash_needed
+
+    def __repr__(self) -> str:
+        board_id = getattr(self.board, "id", "")
+        lines = [f"Project {self.name!r} for the {self.board.name} ({board_id}) in {self.root}",
+                 f"  sketch:     {self.sketch} and {len(self.files) - 1} more files"
+                 + (f"; arduino-cli --fqbn {self.fqbn}" if self.fqbn else "; no arduino-cli FQBN in the catalogue"),
+                 f"  PlatformIO: {self.platformio_ini} (board {self.platformio_board})" if self.platformio_ini
+                 else "  PlatformIO: no platformio.ini (the catalogue has no PlatformIO board for this board)",
+                 f"  library:    {self.library}",
+                 f"  ops ({len(self.ops)}):    {', '.join(self.ops)}",
+                 f"  arena:      {self.arena_bytes:,} B",
+                 f"  {self.budget.flash_text()}",
+                 f"  {self.budget.ram_text()}"]
+        lines += [f"  note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+    __str__ = __repr__
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+def _board(board: Union[Board, str, Any]) -> Any:
+    if isinstance(board, str):
+        return find_board(board)
+    for attribute in ("id", "name", "flash_bytes", "ram_bytes"):
+        if not hasattr(board, attribute):
+            raise ConfigError(f"board={board!r} is not a board: give a catalogue name (e.g. 'nano33ble') or a Board")
+    return board
+
+
+def _text_attribute(board: Any, *names: str) -> str | None:
+    """The first of the board's attributes `names` that is set; a list (several FQBNs) gives its first entry."""
+    for name in names:
+        value = getattr(board, name, None)
+        if isinstance(value, (list, tuple)):
+            value = value[0] if value else None
+        if value:
+            return str(value)
+    return None
+
+
+def _platformio_platform(board: Any) -> str | None:
+    explicit = _text_attribute(board, "platformio_platform")
+    if explicit:
+        return explicit
+    cpu = str(getattr(board, "cpu", "") or "").lower()
+    for fragment, platform in build_settings()["platformio"]["platform_by_cpu"]:
+        if fragment.lower() in cpu:
+            return str(platform)
+    return None
+
+
+def _sketch_name(name: str | None) -> str:
+    name = DEFAULT_NAME if name is None else str(name)
+    if not _SKETCH_NAME.fullmatch(name):
+        raise ConfigError(f"{name!r} cannot name an Arduino sketch: use a letter or digit, then letters, digits, "
+                          "'_', '-' or '.' (at most 63 characters), e.g. 'gesture_classifier'")
+    return name
+
+
+def _single(tensors: list[TensorInfo], what: str) -> TensorInfo:
+    if len(tensors) != 1:
+        raise ConfigError(f"the model has {len(tensors)} {what}s; the firmware skeleton and its serial protocol take "
+                          f"one {what} tensor — convert a model with a single {what}")
+    return tensors[0]
+
+
+def _tensor_type(tensor: TensorInfo, what: str) -> tuple[str, int]:
+    if tensor.dtype not in _TENSOR_TYPES:
+        raise ConfigError(f"the model's {what} is {tensor.dtype}; the firmware handles {', '.join(_TENSOR_TYPES)} — "
+                          "convert with inference_input_type/inference_output_type = tf.int8")
+    return _TENSOR_TYPES[tensor.dtype]
+
+
+def _count(tensor: TensorInfo) -> int:
+    return math.prod(max(int(size), 1) for size in tensor.shape) if tensor.shape else 1
+
+
+def _tensor_text(tensor: TensorInfo) -> str:
+    quantization = (f"scale {float32_text(tensor.scale)}, zero point {tensor.zero_point}" if tensor.scale is not None
+                    else "not quantized")
+    return f"{tensor.name or '(unnamed)'}, {tensor.dtype} {list(tensor.shape)}, {quantization}"
+
+
+def _labels(labels: Sequence[Any] | None, count: int) -> tuple[list[str], list[str]]:
+    """(labels as the firmware prints them, notes). The serial line is ASCII and space-separated."""
+    if labels is None:
+        return [str(index) for index in range(count)], []
+    given = [str(label) for label in labels]
+    if len(given) != count:
+        raise ConfigError(f"{len(given)} labels for {count} output values: give one label per output value, "
+                          "in the model's output order")
+    cleaned, notes = [], []
+    for label in given:
+        text = re.sub(r"\s+", "_", label.strip())
+        if not text:
+            raise ConfigError(f"label {label!r} is empty: every output value needs a name")
+        if not all(" " < character <= "~" for character in text):
+            raise ConfigError(f"label {label!r} is not plain ASCII; the serial protocol is ASCII — rename the class")
+        if text != label:
+            notes.append(f"label {label!r} is printed as {text!r} (a CLASS line separates fields with spaces)")
+        cleaned.append(text)
+    return cleaned, notes
+
+
+def output_is_probability(tflite: TFLite) -> bool:
+    """True when the model's output comes from SOFTMAX or LOGISTIC (through QUANTIZE/DEQUANTIZE/RESHAPE at most):
+    its values are already scores 0..1, so CLASSIFY prints them as they are instead of taking a softmax."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    data = model_bytes(tflite)
+    model = schema.Model.GetRootAs(data, 0)
+    subgraph = model.Subgraphs(0)
+    builtin_names = {value: name for name, value in vars(schema.BuiltinOperator).items()
+                     if not name.startswith("_") and isinstance(value, int)}
+    producer = {}
+    for index in range(subgraph.OperatorsLength()):
+        operator = subgraph.Operators(index)
+        for output in range(operator.OutputsLength()):
+            producer[operator.Outputs(output)] = operator
+    tensor = subgraph.Outputs(0) if subgraph.OutputsLength() else -1
+    for _ in range(subgraph.OperatorsLength()):
+        operator = producer.get(tensor)
+        if operator is None:
+            return False
+        code = model.OperatorCodes(operator.OpcodeIndex())
+        name = builtin_names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "")
+        if name in ("SOFTMAX", "LOGISTIC"):
+            return True
+        if name not in ("QUANTIZE", "DEQUANTIZE", "RESHAPE", "SQUEEZE") or operator.InputsLength() < 1:
+            return False
+        tensor = operator.Inputs(0)
+    return False
+
+
+def _written_here(path: Path) -> bool:
+    with path.open(encoding="utf-8", errors="replace") as file:
+        return "generated by jupyter-tinyml" in file.readline()
+
+
+def _build_instructions(name: str, fqbn: str | None, platformio_board: str | None, library: dict[str, Any]) -> str:
+    lines = []
+    if fqbn:
+        core = ":".join(fqbn.split(":")[:2])
+        lines += ["arduino-cli (from this folder):", "",
+                  f"    arduino-cli core install {core}",
+                  f"    arduino-cli lib install {library['name']}",
+                  f"    arduino-cli compile --fqbn {fqbn} {name}",
+                  f"    arduino-cli upload --fqbn {fqbn} --port <port> {name}", ""]
+    else:
+        lines += ["arduino-cli: the board catalogue has no FQBN for this board; install "
+                  f"`{library['name']}` and compile the `{name}` folder with your board's `--fqbn`.", ""]
+    if platformio_board:
+        lines += [f"PlatformIO (from this folder; it fetches {library['name']} itself):", "",
+                  "    pio run", "    pio run -t upload", ""]
+    else:
+        lines += ["PlatformIO: the board catalogue has no PlatformIO board for this board, so there is no "
+                  "platformio.ini.", ""]
+    return "\n".join(lines).rstrip()
+
+
+# -------------------------------------------------------------------------------------------- write_project
+
+
+def write_project(tflite: TFLite, board: Union[Board, str, Any], out_dir: Union[str, "os.PathLike[str]"],
+                  labels: Sequence[Any] | None = None, app: Mapping[str, str] | None = None, *,
+                  name: str | None = None) -> Project:
+    """Write a TFLite Micro firmware project for `board` into `out_dir`; returns what was written.
+
+    `tflite` is the model (bytes or a .tflite path); `board` a catalogue name or Board; `labels` one name per output
+    value (default: the indices); `app` maps region names (firmware.REGION_NAMES) to application glue, the rest keep
+    the serial-driven default. `name` names the sketch and the model on the serial line (default "tinyml_model").
+
+    Raises, before writing anything: QuantizationError when TFLite Micro lacks one of the model's ops or cannot run
+    it; ConfigError when it does not fit the board (flash or RAM, with the numbers), for labels that do not match
+    the outputs, an unknown region, or a model with several inputs or outputs.
+    """
+    data = model_bytes(tflite)
+    target = _board(board)
+    sketch_name = _sketch_name(name)
+    library = build_settings()["library"]
+
+    inspection = inspect(data)
+    if inspection.unsupported_ops:
+        raise QuantizationError(f"TFLite Micro has no kernel for {', '.join(inspection.unsupported_ops)}, which the "
+                                "model uses — replace those layers with ones TFLite Micro supports and convert again")
+    if inspection.arena_bytes is None or inspection.arena_measured_bytes is None:
+        raise QuantizationError(f"the tensor arena cannot be measured: {inspection.arena_error} — convert the model "
+                                "again with int8 builtin ops only (TFLITE_BUILTINS_INT8)")
+    resolver = op_resolver_code(inspection.ops)
+    ops = op_names(inspection.ops)
+
+    input_tensor = _single(inspection.inputs, "input")
+    output_tensor = _single(inspection.outputs, "output")
+    _, input_width = _tensor_type(input_tensor, "input")  # the input's bytes travel as they are
+    output_type, output_width = _tensor_type(output_tensor, "output")
+    input_count, output_count = _count(input_tensor), _count(output_tensor)
+    input_bytes, output_bytes = input_count * input_width, output_count * output_width
+    label_texts, notes = _labels(labels, output_count)
+
+    line_capacity = 2 * input_bytes + 16 + 1
+    budget = check_budget(inspection.flash_bytes, inspection.arena_bytes, target, line_buffer_bytes=line_capacity)
+    budget.require()
+
+    board_id = str(target.id)
+    baud = int(getattr(target, "baud", None) or DEFAULT_BAUD)
+    fqbn = _text_attribute(target, "fqbn")
+    platformio_board = _text_attribute(target, "platformio", "platformio_board")
+    platform = _platformio_platform(target) if platformio_board else None
+    if platformio_board and not platform:
+        notes.append(f"no PlatformIO platform is known for the {target.name} (cpu {getattr(target, 'cpu', '?')!r}); "
+                     "platformio.ini was not written")
+        platformio_board = None
+
+    template_values = {"sketch_name": sketch_name, "board_name": target.name, "board_id": board_id,
+                       "library_header": library["header"]}
+    sketch = fill(SKETCH_TEMPLATE, **template_values)
+    if list(regions(sketch)) != list(REGION_NAMES):  # the skeleton and REGION_NAMES must agree
+        raise ConfigError(f"malformed skeleton: regions {list(regions(sketch))}, expected {list(REGION_NAMES)}")
+    if app:
+        sketch = replace_regions(sketch, app)
+
+    probability = output_is_probability(data)
+    header, source = c_array(data)
+    settings = fill(
+        "model_settings.h", model_name=c_string(sketch_name), board_id=c_string(board_id), baud=baud,
+        arena_measured_bytes=f"{inspection.arena_measured_bytes:,}",
+        arena_margin_bytes=f"{inspection.arena_margin_bytes or 0:,}",
+        kernel_scratch_bytes=f"{inspection.kernel_scratch_bytes:,}", arena_bytes=inspection.arena_bytes,
+        input_text=_tensor_text(input_tensor), input_count=input_count, input_bytes=input_bytes,
+        input_scale=float_literal(input_tensor.scale or 0.0), input_zero_point=input_tensor.zero_point or 0,
+        input_scale_text=float32_text(input_tensor.scale or 0.0),
+        output_text=_tensor_text(output_tensor), output_count=output_count, output_bytes=output_bytes,
+        output_scale=float_literal(output_tensor.scale or 0.0), output_zero_point=output_tensor.zero_point or 0,
+        output_scale_text=float32_text(output_tensor.scale or 0.0), output_type=output_type,
+        output_is_probability="true" if probability else "false",
+        output_is_probability_text=("The model ends in a softmax/logistic: CLASSIFY prints the output as its score."
+                                    if probability else
+                                    "The model's outputs are not probabilities: CLASSIFY scores them with a softmax."),
+        op_names=",".join(ops), label_count=len(label_texts),
+        labels="\n".join(f'    "{c_string(label)}",' for label in label_texts))
+
+    if any(op in recent_ops() for op in ops):
+        recent = sorted(op for op in ops if op in recent_ops())
+        notes.append(f"{', '.join(recent)} came to TFLite Micro recently: if {library['name']} fails with "
+                     "\"has no member named 'Add…'\", it predates them")
+
+    root = Path(out_dir)
+    sketch_dir = root / sketch_name
+    contents: dict[Path, str] = {
+        sketch_dir / f"{sketch_name}.ino": sketch,
+        sketch_dir / "model_data.h": header,
+        sketch_dir / "model_data.cpp": source,
+        sketch_dir / "model_settings.h": settings,
+        sketch_dir / "op_resolver.h": resolver,
+        sketch_dir / "tinyml_model.cpp": fill("tinyml_model.cpp", library_header=library["header"]),
+        **{sketch_dir / file_name: template(file_name) for file_name in _FIXED_FILES},
+    }
+    if fqbn:
+        contents[sketch_dir / "sketch.yaml"] = fill("sketch.yaml", sketch_name=sketch_name, fqbn=fqbn)
+    if platformio_board:
+        contents[root / "platformio.ini"] = fill(
+            "platformio.ini", board_name=target.name, board_id=board_id, sketch_name=sketch_name,
+            env_name=re.sub(r"[^A-Za-z0-9_]", "_", board_id), platform=platform, platformio_board=platformio_board,
+            baud=baud, library_name=library["name"], library_url=library["url"],
+            platformio_library=library["platformio"])
+    contents[root / "README.md"] = fill(
+        "README.md", sketch_name=sketch_name, board_name=target.name, board_id=board_id, model_name=sketch_name,
+        input_count=input_count, output_count=output_count, baud=baud,
+        build_instructions=_build_instructions(sketch_name, fqbn, platformio_board, library),
+        budget_text=str(budget).replace("\n  ", "\n- ").replace("fits the", "The model fits the", 1))
+
+    sketch_dir.mkdir(parents=True, exist_ok=True)
+    # An earlier project in the same folder, for a board with other build ids, may have left these: a stale
+    # platformio.ini or sketch.yaml would build for the wrong board. Only files this function wrote are removed.
+    for optional in (root / "platformio.ini", sketch_dir / "sketch.yaml"):
+        if optional not in contents and optional.is_file() and _written_here(optional):
+            optional.unlink()
+    for path, text in contents.items():
+        path.write_text(text, encoding="utf-8", newline="\n")
+    return Project(name=sketch_name, root=root, sketch_dir=sketch_dir, files=list(contents), board=target, ops=ops,
+                   arena_bytes=inspection.arena_bytes, flash_bytes=inspection.flash_bytes, budget=budget, fqbn=fqbn,
+                   platformio_board=platformio_board, library=library["name"], notes=notes)
