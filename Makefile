@@ -3,22 +3,34 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# The lab extension is built by the package's build hook (hatch-jupyter-builder, npm); a change to its
+# sources reinstalls, and removing the old build makes the hook build it again.
+LAB_SOURCES := $(wildcard labextension/src/*.ts labextension/style/*) labextension/package.json labextension/package-lock.json
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean chromium
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LAB_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	rm -rf jupyter_tinyml/labextension
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[ml,test]'
 	touch $(STAMP)
+
+# Debian's Chromium for the browser tests (tests/test_lab_browser.py); they skip where it cannot be had
+# (not root), except under CI=true, where they fail.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; \
+	  else echo "chromium is not installed and this is not root: the browser tests will skip"; fi; }
 
 demo: $(STAMP)
 	LITELLM_LOCAL_MODEL_COST_MAP=True $(PY) scripts/run_demo.py
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	LITELLM_LOCAL_MODEL_COST_MAP=True $(PY) -m pytest -q
 
 bench: $(STAMP)
 	for script in bench/bench_*.py; do $(PY) $$script || exit 1; done
 
 clean:
-	rm -rf build .pytest_cache
+	rm -rf build .pytest_cache labextension/lib labextension/build-test labextension/tsconfig.tsbuildinfo

@@ -1,8 +1,9 @@
 """Generated cells and how they reach the notebook.
 
-One small interface, NotebookWriter, so the lab extension (which can insert several cells below the magic's
-cell) plugs in later beside the fallback that works everywhere: ``set_next_input`` with one cell holding all
-generated cells separated by ``# %%`` markers (jupytext's percent format).
+One small interface, NotebookWriter, with two writers: CommWriter sends the cells to the lab extension
+(labextension/), which inserts several cells right below the magic's cell with a review bar; the fallback
+that works everywhere is ``set_next_input`` with one cell holding all generated cells separated by ``# %%``
+markers (jupytext's percent format). Which one is used is detected (comm.py), not configured.
 """
 from __future__ import annotations
 
@@ -33,10 +34,17 @@ class Provenance:
     checks: list[str] = field(default_factory=list)
     status: str = "unreviewed"
     created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    # The id of the cell that ran the magic: a later run or a Regenerate replaces this magic's unreviewed cells.
+    source_cell: str = ""
+    # A reviewer's note sent with Regenerate (the request itself stays the person's original words).
+    note: str = ""
 
     def cell_metadata(self) -> dict[str, Any]:
         """The metadata a generated cell carries (DESIGN.md: the cell protocol)."""
-        return {METADATA_KEY: asdict(self), "tags": [TAG]}
+        record = asdict(self)
+        if not self.note:
+            del record["note"]
+        return {METADATA_KEY: record, "tags": [TAG]}
 
     def header(self) -> str:
         """The first comment line of an inserted cell: stage, model, unreviewed, and any check findings."""
@@ -80,6 +88,74 @@ def combine(cells: list[GeneratedCell], provenance: Provenance) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def writer_for(shell: Any) -> NotebookWriter:
-    """The best writer this frontend supports (the lab extension's comm arrives with its own issue)."""
+class Channel(Protocol):
+    """The kernel's end of the comm to the lab extension (comm.LabLink)."""
+
+    @property
+    def live(self) -> bool:
+        """The extension said hello: it inserts what we send."""
+        ...
+
+    @property
+    def pending(self) -> bool:
+        """Opened, but no answer yet: the frontend may or may not have the extension."""
+        ...
+
+    def send(self, message: dict[str, Any]) -> None: ...
+
+
+class CommWriter:
+    """Cells to the lab extension: each its own cell right below the magic, with provenance and a review bar.
+
+    While the channel is pending (a "Run All" queues the magic before the extension's hello is read) the
+    cells also go through set_next_input, so a frontend without the extension still gets them; the
+    extension removes that copy (the message names its text).
+    """
+
+    def __init__(self, channel: Channel, shell: Any) -> None:
+        self.channel = channel
+        self.shell = shell
+
+    def insert(self, cells: list[GeneratedCell], provenance: Provenance) -> str:
+        message = insert_message(cells, provenance)
+        if not self.channel.live:
+            text = combine(cells, provenance)
+            self.shell.set_next_input(text, replace=False)
+            message["fallback_text"] = text
+            self.channel.send(message)
+            return "Inserted below, unreviewed: read it, then run it."
+        self.channel.send(message)
+        count = len(cells)
+        return (
+            f"Inserted {count} cell{'s' if count != 1 else ''} below, unreviewed: read, then run; "
+            "the bar on each: Accept, Regenerate, Discard."
+        )
+
+
+def insert_message(cells: list[GeneratedCell], provenance: Provenance) -> dict[str, Any]:
+    """The comm message for an insert (DESIGN.md, the cell protocol); no key can be in it, none is known here."""
+    generated = provenance.cell_metadata()
+    return {
+        "op": "insert",
+        "after": provenance.source_cell or None,
+        "source_cell": provenance.source_cell or None,
+        "cells": [
+            {
+                "cell_type": cell.cell_type,
+                "source": cell.source.strip("\n").rstrip(),
+                "metadata": {
+                    **cell.metadata,
+                    **generated,
+                    "tags": sorted(set(cell.metadata.get("tags", [])) | {TAG}),
+                },
+            }
+            for cell in cells
+        ],
+    }
+
+
+def writer_for(shell: Any, channel: Channel | None = None) -> NotebookWriter:
+    """The best writer this frontend supports: the lab extension's comm when it is there, else set_next_input."""
+    if channel is not None and (channel.live or channel.pending):
+        return CommWriter(channel, shell)
     return SetNextInputWriter(shell)

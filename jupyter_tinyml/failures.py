@@ -1,4 +1,5 @@
-"""Remembers the running cell (kept out of the context) and the last cell that failed (for %tinyml_fix)."""
+"""Remembers the running cell (kept out of the context; its id says where generated cells go) and the last
+cell that failed (for %tinyml_fix)."""
 from __future__ import annotations
 
 import re
@@ -21,6 +22,9 @@ class CellWatcher:
     def __init__(self) -> None:
         self.last: FailedCell | None = None
         self.running: str | None = None
+        # The notebook cell id of the running cell: JupyterLab sends it in the execute request and IPython 9
+        # hands it on (ExecutionInfo.cell_id); None in a terminal or a frontend that does not send one.
+        self.running_id: str | None = None
 
     def register(self, shell: Any) -> None:
         shell.events.register("pre_run_cell", self.pre_run_cell)
@@ -33,6 +37,8 @@ class CellWatcher:
     def pre_run_cell(self, info: Any) -> None:
         # Only a stored cell sits in the history (a nested run from --run comes after the capture).
         self.running = info.raw_cell if info is not None and info.store_history else None
+        if info is not None and info.store_history:
+            self.running_id = getattr(info, "cell_id", None) or None
 
     def post_run_cell(self, result: Any) -> None:
         error = result.error_in_exec or result.error_before_exec

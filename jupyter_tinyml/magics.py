@@ -6,8 +6,10 @@ the notebook is left as it was.
 """
 from __future__ import annotations
 
+import argparse
 import shlex
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -16,6 +18,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 from . import boards, context
 from .cells import Provenance, writer_for
+from .comm import LabLink, lab_status
 from .config import TinyML
 from .errors import TinyMLError
 from .failures import CellWatcher
@@ -61,6 +64,17 @@ def stage_arguments(function: Any) -> Any:
     return function
 
 
+@dataclass
+class StageRun:
+    """What a magic cell asked for, kept so the review bar's Regenerate can ask again the same way."""
+
+    name: str
+    request: str
+    arguments: Any
+    board_name: str | None
+    last_error: str | None
+
+
 def load_stage(name: str) -> base.Stage:
     """Import a stage module on first use (stages import nothing heavy, but there is no need before)."""
     import importlib
@@ -77,6 +91,9 @@ class TinyMLMagics(Magics):
         self.settings = TinyML(parent=shell)
         self.failures = CellWatcher()
         self.failures.register(shell)
+        # The comm to the lab extension, opened by load_ipython_extension when running in a kernel.
+        self.link: LabLink | None = None
+        self.runs: dict[str, StageRun] = {}  # magic cell id -> its last run, for Regenerate
 
     # ---- generating magics -------------------------------------------------------------------------------
     @stage_arguments
@@ -149,6 +166,12 @@ class TinyMLMagics(Magics):
                 raise UsageError(f"tinyml: {error}") from None
         for name, value in self.settings.describe().items():
             print(f"  {name:<13} {value}")
+        if assignments and self.link is not None:
+            self.link.send_status()
+
+    def lab_status(self) -> dict[str, Any]:
+        """Model and board for the lab extension's status item."""
+        return lab_status(self.settings.model, self.settings.board, self.settings.offline)
 
     def status(self) -> None:
         settings = self.settings
@@ -197,13 +220,30 @@ class TinyMLMagics(Magics):
         )
 
     def generate(
-        self, name: str, request: str, arguments: Any, *, board_name: str | None = None, last_error: str | None = None
+        self,
+        name: str,
+        request: str,
+        arguments: Any,
+        *,
+        board_name: str | None = None,
+        last_error: str | None = None,
+        source_cell: str | None = None,
+        note: str = "",
     ) -> None:
-        """Context -> stage -> checks -> insertion (and execution only with --run). Errors: one line, nothing inserted."""
-        settings = self.settings.with_overrides(model=arguments.model)
+        """Context -> stage -> checks -> insertion (and execution only with --run). Errors: one line, nothing inserted.
+
+        `source_cell` is the magic's cell (default: the running cell) and `note` a reviewer's words sent with
+        Regenerate; the model sees the note after the request, the provenance keeps them apart.
+        """
+        source_cell = source_cell or self.failures.running_id
+        if source_cell:
+            self.runs[source_cell] = StageRun(name, request, arguments, board_name, last_error)
+        asked = f"{request.rstrip()}\n\nReviewer's note on the previous answer: {note}" if note else request
+        quiet = getattr(arguments, "quiet", False)
+        settings = self.settings.with_overrides(model=arguments.model, stream=False if quiet else None)
         try:
             snapshot = self.capture(
-                request=request,
+                request=asked,
                 budget=getattr(arguments, "budget", None) or settings.token_budget,
                 board_name=board_name or settings.board or None,
                 last_error=last_error,
@@ -213,7 +253,7 @@ class TinyMLMagics(Magics):
                 print(f"[tinyml {name}] asking {settings.model} ...", flush=True)
             generation = base.generate(
                 stage,
-                request,
+                asked,
                 snapshot,
                 settings,
                 known_names=set(self.shell.user_ns),
@@ -222,15 +262,64 @@ class TinyMLMagics(Magics):
         except TinyMLError as error:
             raise UsageError(f"tinyml: {error}") from None
         self.report(generation)
-        provenance = Provenance(stage=name, model=generation.model, request=request, checks=generation.findings())
+        provenance = Provenance(
+            stage=name,
+            model=generation.model,
+            request=request,
+            checks=generation.findings(),
+            source_cell=source_cell or "",
+            note=note,
+        )
         if arguments.no_insert:
             from .cells import combine
 
             print(combine(generation.cells, provenance))
         else:
-            print(writer_for(self.shell).insert(generation.cells, provenance))
+            print(writer_for(self.shell, self.link).insert(generation.cells, provenance))
         if arguments.run:
             self.execute(generation)
+
+    # ---- the lab extension's requests -------------------------------------------------------------------
+    def handle_lab_request(self, data: dict[str, Any]) -> None:
+        """A message from the review bar (comm.LabLink): Regenerate runs the stage again; accept and discard
+        need nothing from the kernel (the mark lives in the notebook's metadata)."""
+        if data.get("op") == "regenerate":
+            self.regenerate(
+                str(data.get("source_cell") or ""),
+                note=str(data.get("note") or ""),
+                stage=str(data.get("stage") or ""),
+                request=str(data.get("request") or ""),
+            )
+
+    def regenerate(self, source_cell: str, *, note: str = "", stage: str = "", request: str = "") -> None:
+        """Run a magic's stage again (with the reviewer's note); the new cells replace its unreviewed ones.
+
+        The run is remembered from this session; after a kernel restart the stage and request come from the
+        cell's provenance. Nothing is printed into a cell (there is none running): errors go back to the bar.
+        """
+        run = self.runs.get(source_cell)
+        if run is None:
+            if stage not in STAGE_MODULES or not request.strip():
+                self.tell_lab_error(source_cell, "tinyml: nothing to regenerate from: run the magic cell again.")
+                return
+            run = StageRun(stage, request, argparse.Namespace(model=None, budget=None, board=None), None, None)
+        arguments = argparse.Namespace(**{**vars(run.arguments), "run": False, "no_insert": False, "quiet": True})
+        try:
+            self.generate(
+                run.name,
+                run.request,
+                arguments,
+                board_name=run.board_name,
+                last_error=run.last_error,
+                source_cell=source_cell,
+                note=note.strip(),
+            )
+        except UsageError as error:
+            self.tell_lab_error(source_cell, str(error))
+
+    def tell_lab_error(self, source_cell: str, message: str) -> None:
+        if self.link is not None:
+            self.link.send({"op": "error", "source_cell": source_cell or None, "message": message})
 
     def report(self, generation: base.Generation) -> None:
         if generation.completions:
