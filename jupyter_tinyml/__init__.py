@@ -16,6 +16,8 @@ _LIBRARY = {
     "compare": "quantize",
     "inspect": "tflite_model",
     "QuantizationReport": "widgets",
+    "DeployPanel": "widgets",
+    "write_project": "firmware",
 }
 __all__ = sorted(_LIBRARY) + ["load_ipython_extension", "unload_ipython_extension"]
 

@@ -40,6 +40,7 @@ below, unreviewed. Nothing runs until you run it.
   %tinyml_fix       repair the last failing cell (optionally: a note on what you want)
   %tinyml config [key=value ...]   show or change settings (model, api_base, board, token_budget, ...)
   %tinyml status                   model, board, what the context would send
+  %tinyml boards                   the board catalogue, and the boards attached now (USB VID/PID)
   %tinyml help                     this text
 
 Options of every stage: --model M, --board B, --run (also execute the cells), --no-insert (only show),
@@ -141,7 +142,7 @@ class TinyMLMagics(Magics):
     # ---- %tinyml -----------------------------------------------------------------------------------------
     @line_magic
     def tinyml(self, line: str) -> None:
-        """%tinyml config [key=value ...] | status | help"""
+        """%tinyml config [key=value ...] | status | boards | help"""
         words = shlex.split(line)
         command, rest = (words[0], words[1:]) if words else ("help", [])
         if command == "help":
@@ -150,8 +151,12 @@ class TinyMLMagics(Magics):
             self.configure(rest)
         elif command == "status":
             self.status()
+        elif command == "boards":
+            from .boards import describe_catalogue, detect_boards
+
+            print(describe_catalogue(detect_boards()))
         else:
-            raise UsageError(f"tinyml: unknown subcommand {command!r}; use config, status or help.")
+            raise UsageError(f"tinyml: unknown subcommand {command!r}; use config, status, boards or help.")
 
     def configure(self, assignments: list[str]) -> None:
         for assignment in assignments:

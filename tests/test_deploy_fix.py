@@ -1,8 +1,6 @@
 """The deploy and fix stages, offline, on real objects: an int8 TFLite model made here, real failing cells."""
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
 
@@ -28,27 +26,30 @@ def int8_model() -> bytes:
     return converter.convert()
 
 
-def header_bytes(text: str) -> bytes:
-    body = text[text.index("{") + 1 : text.index("};")]
-    return bytes(int(value, 16) for value in re.findall(r"0x([0-9a-f]{2})", body))
-
-
-def test_deploy_writes_the_exact_model_bytes_and_its_ops(shell, int8_model, capsys, tmp_path):
-    shell.user_ns["tflite_model"] = int8_model
+def test_deploy_writes_the_firmware_project_and_shows_the_panel(shell, int8_model, capsys, tmp_path):
+    shell.user_ns.update(tflite_model=int8_model, class_names=["a", "b", "c"],
+                         x_test=np.random.default_rng(1).normal(size=(8, 4)).astype(np.float32))
     shell.run_line_magic("tinyml", "config board=nano33ble")
     capsys.readouterr()
-    result = shell.run_cell("%%tinyml_deploy --run\nC header for the Nano\n")
+    result = shell.run_cell("%%tinyml_deploy --run\nserial-driven default\n")
     assert result.success
-    header = (tmp_path / "model_data.h").read_text()
-    assert "alignas(16)" in header and f"g_model_len = {len(int8_model)};" in header
-    assert header_bytes(header) == int8_model
-    out = capsys.readouterr().out
-    assert "FULLY_CONNECTED" in out and "of the board's flash" in out and "1,048,576" in out
+    sketch = tmp_path / "firmware" / "tinyml_model"
+    settings = (sketch / "model_settings.h").read_text()
+    assert '"a"' in settings and (tmp_path / "firmware" / "platformio.ini").exists()
+    assert "FullyConnected" in (sketch / "op_resolver.h").read_text()
+    assert type(shell.user_ns["project"]).__name__ == "Project"
     assert "# tinyml deploy · offline recipe" in shell.rl_next_input
+    assert "DeployPanel(project, tflite_model, samples=x_test)" in shell.rl_next_input
+
+
+def test_deploy_needs_a_board(shell, int8_model, capsys):
+    shell.user_ns["tflite_model"] = int8_model
+    shell.run_cell("%%tinyml_deploy\nflash it\n")
+    assert "needs a board" in capsys.readouterr().err and shell.rl_next_input is None
 
 
 def test_deploy_without_a_model_says_convert_first(shell, capsys):
-    shell.run_cell("%%tinyml_deploy\nheader\n")
+    shell.run_cell("%%tinyml_deploy --board nano33ble\nheader\n")
     assert "convert one first" in capsys.readouterr().err and shell.rl_next_input is None
 
 

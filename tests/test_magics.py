@@ -184,3 +184,10 @@ def test_fix_offline_corrects_a_misspelt_name(shell):
 def test_fix_with_nothing_failed(shell, capsys):
     shell.run_cell("%tinyml_fix")
     assert "no cell has failed" in capsys.readouterr().err
+
+
+def test_boards_lists_the_catalogue(shell, capsys):
+    shell.run_line_magic("tinyml", "boards")
+    out = capsys.readouterr().out
+    for name in ("Arduino Nano 33 BLE Sense", "Raspberry Pi Pico", "Wio Terminal", "ESP32-S3"):
+        assert name in out

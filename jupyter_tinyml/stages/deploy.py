@@ -1,4 +1,8 @@
-"""Deployment: the model as firmware parts. Exact parts (bytes, op list, budgets) are computed, never guessed."""
+"""Deployment: a TFLite Micro firmware project for the board, and the panel that builds, flashes and checks it.
+
+Exact parts (bytes, op list, arena, quantization, budgets) are computed by `firmware.write_project`; a model
+writes only the application glue inside the skeleton's marked regions.
+"""
 from __future__ import annotations
 
 from ..cells import GeneratedCell
@@ -6,6 +10,8 @@ from ..context import NotebookContext
 from ..errors import RecipeError
 from ..templates import render
 from .base import Stage
+
+OUT_DIR = "firmware"
 
 
 def find_tflite(context: NotebookContext) -> str:
@@ -17,28 +23,21 @@ def find_tflite(context: NotebookContext) -> str:
 
 
 def recipe(request: str, context: NotebookContext) -> list[GeneratedCell]:
-    """The model as an aligned C header with its op list, and a flash check when a board is set."""
-    name = find_tflite(context)
-    summary = context.variables[name]
-    source = name if summary.facts.get("source", "bytes") == "bytes" else f"open({name}, 'rb').read()"
-    cells = [
-        GeneratedCell(
-            f"Recipe (offline): `{name}` as `model_data.h` (16-byte aligned C array) and the ops it needs.",
-            "markdown",
-        ),
-        GeneratedCell(render("deploy_c_array", tflite=source, header="model_data.h")),
-    ]
-    if context.board:
-        cells.append(
-            GeneratedCell(
-                render(
-                    "deploy_budget",
-                    board=context.board["board"],
-                    flash_bytes=context.board["flash_bytes"],
-                )
-            )
+    """The serial-driven default: the project for the chosen board and a DeployPanel with the test samples."""
+    if not context.board:
+        raise RecipeError(
+            "Deployment needs a board: %tinyml config board=nano33ble (or --board); %tinyml boards lists them."
         )
-    return cells
+    name = find_tflite(context)
+    model = name if context.variables[name].facts.get("source", "bytes") == "bytes" else f"open({name}, 'rb').read()"
+    labels = "class_names" if "class_names" in context.variables else "None"
+    samples = "x_test" if "x_test" in context.variables else "None"
+    code = render("deploy_project", model=model, board=context.board["id"], board_name=context.board["board"],
+                  out_dir=OUT_DIR, labels=labels, samples=samples)
+    note = (f"**Recipe (offline):** `{name}` → a TFLite Micro project for the {context.board['board']} in "
+            f"`{OUT_DIR}/` (serial-driven: features in, class out), then the deploy panel"
+            + (" with `x_test` for the on-device check." if samples != "None" else "."))
+    return [GeneratedCell(note, "markdown"), GeneratedCell(code)]
 
 
 STAGE = Stage(name="deploy", title="Deployment", prompt_file="deploy.md", recipe=recipe)

@@ -9,7 +9,7 @@ from typing import Any
 
 from .static_report import report_html, report_text
 
-__all__ = ["QuantizationReport", "report_html", "report_text"]
+__all__ = ["DeployPanel", "QuantizationReport", "report_html", "report_text"]
 
 
 def __getattr__(name: str) -> Any:
@@ -17,4 +17,8 @@ def __getattr__(name: str) -> Any:
         from .quantization_report import QuantizationReport
 
         return QuantizationReport
+    if name == "DeployPanel":
+        from .deploy_panel import DeployPanel
+
+        return DeployPanel
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,1112 @@
+"""Build a firmware project and upload it to a board over USB.
+
+`build()` compiles with arduino-cli when it is installed (else PlatformIO), and returns a `BuildResult` that holds
+the tool's whole output and the compiler's diagnostics (the deploy magic hands failed builds to a repair round).
+`upload()` writes the image the way the board's catalogue entry says: arduino-cli's own uploader, esptool's Python
+API (ESP32), bossac after a 1200-baud touch (SAMD, Arduino nRF52840), or a copy onto the bootloader's USB drive
+(UF2 on RP2040, the ST-LINK drive on Nucleo). Each reports progress through a callback, finds the board again after
+it re-enumerates, and fails with one line that says how to recover.
+
+Tool command lines are built by pure functions (`arduino_cli_compile_command`, `bossac_command`, ...), so they can
+be shown to the person and tested without the tools.
+"""
+from __future__ import annotations
+
+import configparser
+import glob
+import os
+import re
+import shutil
+import string
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from .boards import (
+    USB_SERIAL_CHIPS,
+    Board,
+    DetectedBoard,
+    as_board,
+    boards_with_usb_id,
+    detect_boards,
+    find_ports,
+    format_usb_id,
+)
+from .errors import (
+    BoardNotFoundError,
+    BootloaderError,
+    BuildError,
+    ConfigError,
+    ToolNotFoundError,
+    UploadError,
+    UploadTimeoutError,
+    WrongBoardError,
+)
+from .serial_link import Progress, open_port, port_error
+
+OutputCallback = Callable[[str], None]
+PortLister = Callable[[], Iterable[Any]]
+
+BUILD_TIMEOUT_S = 900.0  # a first TFLite Micro build compiles the whole library: minutes on a laptop
+UPLOAD_TIMEOUT_S = 180.0
+BOOTLOADER_TIMEOUT_S = 10.0  # after a 1200-baud touch a bootloader port or drive appears within 1-3 s
+RETURN_TIMEOUT_S = 15.0  # after the upload the sketch's serial port comes back within a few seconds
+POLL_S = 0.1
+
+ARDUINO_CLI_INSTALL_URL = "https://arduino.github.io/arduino-cli/latest/installation/"
+PLATFORMIO_INSTALL = "pip install platformio"
+# The esptool flash layout of an Arduino ESP32 sketch when no merged image exists.
+ESP_BOOTLOADER_OFFSET = {"esp32": 0x1000, "esp32s2": 0x1000}  # others (S3, C3, C6, H2): 0x0
+ESP_PARTITIONS_OFFSET = 0x8000
+ESP_BOOT_APP0_OFFSET = 0xE000
+ESP_APP_OFFSET = 0x10000
+ESP_USB_JTAG = (0x303A, 0x1001)  # the chip's own USB port: baud rate means nothing, reset goes through USB
+UF2_MAGIC_START = (0x0A324655, 0x9E5D5157)
+UF2_FLAG_FAMILY = 0x00002000
+
+
+# ------------------------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One compiler message: `file:line:column: severity: message`."""
+
+    file: str
+    line: int
+    column: int | None
+    severity: str  # "error", "fatal error", "warning", "note", "linker"
+    message: str
+
+    def __str__(self) -> str:
+        column = f":{self.column}" if self.column is not None else ""
+        where = f"{self.file}:{self.line}{column}: " if self.file else ""
+        return f"{where}{self.severity}: {self.message}"
+
+
+@dataclass
+class BuildResult:
+    """What `build()` did: `ok`, the tool's whole `output`, its `diagnostics`, and the images it wrote.
+
+    artifacts maps a kind ("bin", "hex", "uf2", "elf", "merged", "bootloader", "partitions", "boot_app0") to a
+    file. hint is one line on what to do when the failure is not in the code (a core or library not installed).
+    """
+
+    ok: bool
+    tool: str
+    board: str
+    command: list[str]
+    output: str
+    returncode: int | None
+    project_dir: Path
+    output_dir: Path
+    artifacts: dict[str, Path] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    seconds: float = 0.0
+    hint: str = ""
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity in ("error", "fatal error", "linker")]
+
+    def error_text(self, max_chars: int = 6000) -> str:
+        """The part of the output a person (or a repair prompt) needs: each error with the lines that follow it
+        (the source excerpt and notes), within max_chars; the whole output when no error line was recognised."""
+        lines = self.output.splitlines()
+        keep: list[str] = []
+        marked = [i for i, line in enumerate(lines) if _ERROR_LINE.search(line)]
+        if not marked:
+            text = self.output[-max_chars:]
+        else:
+            seen: set[int] = set()
+            for i in marked:
+                for j in range(max(0, i - 1), min(len(lines), i + 6)):
+                    if j not in seen:
+                        seen.add(j)
+                        keep.append(lines[j])
+            text = "\n".join(keep)[:max_chars]
+        return (f"{self.hint}\n{text}" if self.hint else text).strip()
+
+    def raise_for_errors(self) -> "BuildResult":
+        """self when the build succeeded, else BuildError with the first error and the full output attached."""
+        if not self.ok:
+            raise BuildError(self._headline(), self.output)
+        return self
+
+    def _headline(self) -> str:
+        if self.ok:
+            size = self.artifacts.get("bin") or self.artifacts.get("uf2") or self.artifacts.get("hex")
+            made = f", {size.stat().st_size:,} bytes in {size.name}" if size is not None and size.exists() else ""
+            return f"Built for {self.board} with {self.tool} in {self.seconds:.1f} s{made}"
+        first = self.errors[0] if self.errors else None
+        what = f": {first}" if first else (f" (exit {self.returncode})" if self.returncode is not None else "")
+        todo = self.hint or "fix the code (error_text() has the compiler's messages) and build again"
+        return f"The build for {self.board} with {self.tool} failed{what} — {todo}"
+
+    def __repr__(self) -> str:
+        lines = [self._headline()]
+        if not self.ok and self.errors:
+            lines += [f"  {d}" for d in self.errors[:10]]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        colour = "#1a7f37" if self.ok else "#cf222e"
+        rows = "".join(f"<li><code>{escape(str(d))}</code></li>" for d in self.errors[:10])
+        details = f"<ul>{rows}</ul>" if rows else ""
+        return f"<div><b style='color:{colour}'>{escape(self._headline())}</b>{details}</div>"
+
+
+@dataclass
+class UploadResult:
+    """What `upload()` did. `port` is where the board answers now (after re-enumeration), None when it did not
+    come back as a serial port in time (then `warnings` says what to do)."""
+
+    board: str
+    method: str
+    image: Path | None
+    bytes: int
+    seconds: float
+    port: str | None
+    upload_port: str | None = None
+    command: list[str] = field(default_factory=list)
+    output: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        where = f"now on {self.port}" if self.port else "not seen again as a serial port"
+        text = (f"Uploaded {self.bytes:,} bytes to the {self.board} with {self.method} in {self.seconds:.1f} s; "
+                f"{where}")
+        return "\n".join([text, *(f"  note: {warning}" for warning in self.warnings)])
+
+    def _repr_html_(self) -> str:
+        notes = "".join(f"<li>{escape(w)}</li>" for w in self.warnings)
+        return f"<div><b>{escape(repr(self).splitlines()[0])}</b>{'<ul>' + notes + '</ul>' if notes else ''}</div>"
+
+
+# ---------------------------------------------------------------------------------- pure functions
+
+
+def find_sketch(project_dir: str | os.PathLike[str]) -> Path | None:
+    """The Arduino sketch folder in a project: the folder itself when it holds <name>.ino (or any .ino), else the
+    one sub-folder that does."""
+    project = Path(project_dir)
+    if (project / f"{project.name}.ino").is_file() or any(project.glob("*.ino")):
+        return project
+    found = [path.parent for path in sorted(project.glob("*/*.ino")) if path.stem == path.parent.name]
+    return found[0] if len(found) == 1 else None
+
+
+def arduino_cli_compile_command(sketch_dir: str | os.PathLike[str], board: Board | str, *,
+                                arduino_cli: str = "arduino-cli", output_dir: str | os.PathLike[str] | None = None,
+                                build_path: str | os.PathLike[str] | None = None) -> list[str]:
+    """`arduino-cli compile --fqbn <fqbn> [--output-dir D] [--build-path B] <sketch>`."""
+    board = as_board(board)
+    if not board.fqbn:
+        raise ConfigError(f"The {board.name} has no arduino-cli FQBN in the catalogue: build it with PlatformIO.")
+    command = [arduino_cli, "compile", "--fqbn", board.fqbn, "--warnings", "default"]
+    if output_dir is not None:
+        command += ["--output-dir", str(output_dir)]
+    if build_path is not None:
+        command += ["--build-path", str(build_path)]
+    return command + [str(sketch_dir)]
+
+
+def arduino_cli_upload_command(sketch_dir: str | os.PathLike[str], board: Board | str, port: str, *,
+                               arduino_cli: str = "arduino-cli",
+                               input_dir: str | os.PathLike[str] | None = None) -> list[str]:
+    """`arduino-cli upload --fqbn <fqbn> --port <port> [--input-dir D] <sketch>` (arduino-cli does the touch)."""
+    board = as_board(board)
+    if not board.fqbn:
+        raise ConfigError(f"The {board.name} has no arduino-cli FQBN in the catalogue: upload it with PlatformIO.")
+    command = [arduino_cli, "upload", "--fqbn", board.fqbn, "--port", port]
+    if input_dir is not None:
+        command += ["--input-dir", str(input_dir)]
+    return command + [str(sketch_dir)]
+
+
+def platformio_environment(ini_text: str, board: Board | str) -> str | None:
+    """The [env:NAME] of a platformio.ini meant for `board`: named like the board's id or PlatformIO id, or the one
+    whose `board =` is the board's PlatformIO id. None when no section fits (then `pio run` builds them all)."""
+    board = as_board(board)
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        parser.read_string(ini_text)
+    except configparser.Error:
+        return None
+    environments = [name[4:] for name in parser.sections() if name.startswith("env:")]
+    for name in environments:
+        if name in (board.id, board.platformio):
+            return name
+    for name in environments:
+        if board.platformio and parser.get(f"env:{name}", "board", fallback="").strip() == board.platformio:
+            return name
+    return None
+
+
+def platformio_command(project_dir: str | os.PathLike[str], *, pio: str = "pio", environment: str | None = None,
+                       target: str | None = None, port: str | None = None) -> list[str]:
+    """`pio run -d <project> [-e ENV] [-t upload --upload-port PORT]`."""
+    command = [pio, "run", "-d", str(project_dir)]
+    if environment:
+        command += ["-e", environment]
+    if target:
+        command += ["-t", target]
+    if port:
+        command += ["--upload-port", port]
+    return command
+
+
+def bossac_command(image: str | os.PathLike[str], port: str, board: Board | str, *, bossac: str = "bossac",
+                   verify: bool = True) -> list[str]:
+    """The bossac line Arduino uses for the board: `--port P -U -i -e -w [-v] [--offset O] image -R`.
+
+    `-e` erases from the offset, so a SAMD51 UF2 bootloader below its 0x4000 offset stays intact.
+    """
+    board = as_board(board)
+    command = [bossac, f"--port={port}", "-U", "-i", "-e", "-w"]
+    if verify:
+        command.append("-v")
+    if board.bossac_offset:
+        command.append(f"--offset={board.bossac_offset:#x}")
+    return command + [str(image), "-R"]
+
+
+def esptool_images(artifacts: dict[str, Path], board: Board | str) -> list[tuple[int, Path]]:
+    """(flash offset, file) pairs for an Arduino/PlatformIO ESP32 build: the merged image at 0 when there is one,
+    else bootloader, partition table, boot_app0 and the application at their standard offsets."""
+    board = as_board(board)
+    if "merged" in artifacts:
+        return [(0x0, artifacts["merged"])]
+    if "bin" not in artifacts:
+        raise ConfigError("No .bin image among the build outputs: build the project first.")
+    images = []
+    if "bootloader" in artifacts:
+        images.append((ESP_BOOTLOADER_OFFSET.get(board.esp_chip, 0x0), artifacts["bootloader"]))
+    if "partitions" in artifacts:
+        images.append((ESP_PARTITIONS_OFFSET, artifacts["partitions"]))
+    if "boot_app0" in artifacts:
+        images.append((ESP_BOOT_APP0_OFFSET, artifacts["boot_app0"]))
+    images.append((ESP_APP_OFFSET, artifacts["bin"]))
+    return images
+
+
+def esptool_command(images: list[tuple[int, Path]], port: str, board: Board | str, *,
+                    baud: int | None = None, before: str = "default-reset") -> list[str]:
+    """The esptool command-line arguments equivalent to what `upload()` does through esptool's API (without the
+    program name; `esptool.main(args)` takes them as they are). before: "usb-reset" for the chip's own
+    USB-Serial/JTAG port, "default-reset" for a USB-serial bridge with the DTR/RTS auto-reset circuit."""
+    board = as_board(board)
+    chip = board.esp_chip or "auto"
+    command = ["--chip", chip, "--port", port, "--baud", str(baud or board.upload_baud),
+               "--before", before, "--after", "hard-reset", "write-flash", "-z"]
+    for offset, path in images:
+        command += [f"{offset:#x}", str(path)]
+    return command
+
+
+_DIAGNOSTIC = re.compile(r"^(?P<file>[^:\n]+?):(?P<line>\d+)(?::(?P<column>\d+))?:\s*"
+                         r"(?P<severity>fatal error|error|warning|note):\s*(?P<message>.*)$")
+_LINKER = re.compile(r"(undefined reference to .*|multiple definition of .*|region `[^']+' overflowed by \d+ bytes"
+                     r"|will not fit in region .*)")
+_ERROR_LINE = re.compile(r"(fatal error|error:|undefined reference|overflowed by|will not fit|Error during build"
+                         r"|Error:|not found)", re.IGNORECASE)
+
+
+def parse_diagnostics(output: str) -> list[Diagnostic]:
+    """gcc/clang and linker messages found in a build's output, in order, without repeats."""
+    found: list[Diagnostic] = []
+    seen: set[tuple[str, int, str]] = set()
+    for raw in output.splitlines():
+        line = raw.strip()
+        match = _DIAGNOSTIC.match(line)
+        if match:
+            diagnostic = Diagnostic(match["file"], int(match["line"]),
+                                    int(match["column"]) if match["column"] else None,
+                                    match["severity"], match["message"].strip())
+        else:
+            linker = _LINKER.search(line)
+            if not linker:
+                continue
+            location = re.match(r"^(?P<file>[^:\s]+):(?P<line>\d+):", line)
+            diagnostic = Diagnostic(location["file"] if location else "", int(location["line"]) if location else 0,
+                                    None, "linker", linker.group(1))
+        key = (diagnostic.file, diagnostic.line, diagnostic.message)
+        if key not in seen:
+            seen.add(key)
+            found.append(diagnostic)
+    return found
+
+
+def build_hint(output: str, board: Board | str) -> str:
+    """One line on a failure that is not in the code: the board's core or a library is not installed."""
+    board = as_board(board)
+    if re.search(r"[Pp]latform '[^']+' not found|platform not installed|Invalid FQBN|[Uu]nknown FQBN", output):
+        return f"the board's core is not installed: run `{board.arduino_install_hint()}`, then build again"
+    missing = re.search(r"fatal error: ([\w./-]+\.h): No such file or directory", output)
+    if missing:
+        return (f"the header {missing.group(1)} is missing: install the library that provides it "
+                "(`arduino-cli lib search` finds it, `arduino-cli lib install <name>` installs it), then build again")
+    if re.search(r"region `[^']*' overflowed|will not fit in region|Sketch too big|text section exceeds", output):
+        return (f"the firmware does not fit the {board.name}'s memory: use a smaller model or arena, or a board "
+                "with more flash/RAM")
+    return ""
+
+
+def missing_tools_message(board: Board | str, *, platformio_project: bool = True) -> str:
+    """What to install when neither arduino-cli nor PlatformIO is found (one line)."""
+    board = as_board(board)
+    parts = []
+    if board.fqbn:
+        parts.append(f"arduino-cli not found: install it ({ARDUINO_CLI_INSTALL_URL}) and run "
+                     f"`{board.arduino_install_hint()}`")
+    if board.platformio and platformio_project:
+        parts.append(f"{'or' if parts else 'PlatformIO not found:'} install PlatformIO (`{PLATFORMIO_INSTALL}`)")
+    return ", ".join(parts) + " — then build again"
+
+
+def uf2_family(data: bytes) -> tuple[int, int | None]:
+    """(number of 512-byte blocks, family id or None) of a UF2 image; UploadError if it is not one."""
+    import struct
+
+    if len(data) < 512 or len(data) % 512:
+        raise UploadError(f"The image is not a UF2 file ({len(data)} bytes, not a whole number of 512-byte blocks) — "
+                          "build again; the .uf2 sits next to the .bin in the build folder")
+    magic0, magic1, flags, _, _, _, _, family = struct.unpack_from("<8I", data, 0)
+    if (magic0, magic1) != UF2_MAGIC_START:
+        raise UploadError("The image is not a UF2 file (no UF2 magic) — pass the .uf2 from the build folder")
+    return len(data) // 512, family if flags & UF2_FLAG_FAMILY else None
+
+
+# ------------------------------------------------------------------------------------------ processes
+
+
+def _tool(explicit: str | os.PathLike[str] | None, *names: str) -> str | None:
+    """The program to run: an explicit path or name (None if it does not exist), else the first name on PATH."""
+    if explicit is not None:
+        found = shutil.which(str(explicit))
+        if found is None:
+            raise ToolNotFoundError(f"{explicit} not found — pass the full path of the program, or install it")
+        return found
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def bossac_path(explicit: str | os.PathLike[str] | None = None) -> str | None:
+    """bossac to use: an explicit one, else the one arduino-cli installed with the board's core (Arduino's fork
+    knows the nRF52840 bootloader, upstream BOSSA does not), else bossac on PATH."""
+    if explicit is not None:
+        return _tool(explicit)
+    home = Path.home()
+    bundled = sorted(glob.glob(str(home / ".arduino15/packages/*/tools/bossac/*/bossac")) +
+                     glob.glob(str(home / "Library/Arduino15/packages/*/tools/bossac/*/bossac")) +
+                     glob.glob(str(home / "AppData/Local/Arduino15/packages/*/tools/bossac/*/bossac.exe")))
+    if bundled:
+        return bundled[-1]
+    return shutil.which("bossac")
+
+
+@dataclass
+class _Run:
+    returncode: int | None
+    output: str
+    timed_out: bool
+    seconds: float
+
+
+def _run(command: list[str], *, timeout: float, cwd: str | os.PathLike[str] | None = None,
+         on_output: OutputCallback | None = None) -> _Run:
+    """Run a program, streaming its output line by line (a \\r-redrawn progress bar counts as lines too), and
+    kill it at the timeout."""
+    start = time.monotonic()
+    try:
+        process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise ToolNotFoundError(f"{command[0]} not found — install it or pass its full path") from None
+    except PermissionError:
+        raise ToolNotFoundError(f"{command[0]} is not executable — check its permissions (chmod +x)") from None
+    chunks: list[str] = []
+
+    def read() -> None:
+        assert process.stdout is not None
+        pending = ""
+        while True:
+            data = process.stdout.read1(4096) if hasattr(process.stdout, "read1") else process.stdout.read(4096)
+            if not data:
+                break
+            text = data.decode("utf-8", errors="replace")
+            chunks.append(text)
+            pending += text
+            *complete, pending = re.split(r"\r\n|\r|\n", pending)
+            for line in complete:
+                if on_output is not None and line.strip():
+                    on_output(line)
+        if pending.strip() and on_output is not None:
+            on_output(pending)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    timed_out = False
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        process.kill()
+        process.wait()
+    reader.join(5)
+    return _Run(None if timed_out else process.returncode, "".join(chunks), timed_out, time.monotonic() - start)
+
+
+# ----------------------------------------------------------------------------------------------- build
+
+
+def _artifacts_arduino(output_dir: Path) -> dict[str, Path]:
+    kinds = {".ino.merged.bin": "merged", ".ino.bootloader.bin": "bootloader", ".ino.partitions.bin": "partitions",
+             ".ino.with_bootloader.bin": "with_bootloader", ".ino.bin": "bin", ".ino.hex": "hex", ".ino.uf2": "uf2",
+             ".ino.elf": "elf"}
+    found: dict[str, Path] = {}
+    for path in sorted(output_dir.glob("*")):
+        for suffix, kind in kinds.items():
+            if path.name.endswith(suffix):
+                found.setdefault(kind, path)
+                break
+    if (output_dir / "boot_app0.bin").is_file():
+        found["boot_app0"] = output_dir / "boot_app0.bin"
+    return found
+
+
+def _artifacts_platformio(build_dir: Path) -> dict[str, Path]:
+    names = {"firmware.bin": "bin", "firmware.hex": "hex", "firmware.uf2": "uf2", "firmware.elf": "elf",
+             "bootloader.bin": "bootloader", "partitions.bin": "partitions", "firmware.factory.bin": "merged"}
+    return {kind: build_dir / name for name, kind in names.items() if (build_dir / name).is_file()}
+
+
+def build_artifacts(project_dir: str | os.PathLike[str], board: Board | str) -> dict[str, Path]:
+    """Images an earlier `build()` left in the project: build/<board id>/ (arduino-cli), else .pio/build/<env>/."""
+    board, project = as_board(board), Path(project_dir)
+    found = _artifacts_arduino(project / "build" / board.id)
+    if found:
+        return found
+    for name in (board.id, board.platformio):
+        if name and (project / ".pio" / "build" / name).is_dir():
+            return _artifacts_platformio(project / ".pio" / "build" / name)
+    return {}
+
+
+def build(project_dir: str | os.PathLike[str], board: Board | str, *, arduino_cli: str | None = None,
+          platformio: str | None = None, on_output: OutputCallback | None = None,
+          output_dir: str | os.PathLike[str] | None = None, timeout: float = BUILD_TIMEOUT_S) -> BuildResult:
+    """Compile the firmware project for `board`.
+
+    Uses arduino-cli (`arduino_cli`, else the one on PATH) when the project holds a sketch, else PlatformIO
+    (`platformio`, else `pio` on PATH) when it holds a platformio.ini. Images go to output_dir (default
+    <project>/build/<board id> for arduino-cli). on_output(line) sees the tool's output as it streams.
+    A compile failure is returned (ok=False, with diagnostics and the output), not raised; a missing tool raises
+    ToolNotFoundError saying what to install.
+    """
+    board = as_board(board)
+    project = Path(project_dir)
+    if not project.is_dir():
+        raise ConfigError(f"No project folder at {project}: write the project first (firmware.write_project).")
+    sketch = find_sketch(project)
+    ini = project / "platformio.ini"
+    cli = _tool(arduino_cli, "arduino-cli") if (arduino_cli is not None or sketch is not None) else None
+    pio = _tool(platformio, "pio", "platformio") if (platformio is not None or ini.is_file()) else None
+    if sketch is None and not ini.is_file():
+        raise ConfigError(f"{project} holds neither an Arduino sketch (<name>/<name>.ino) nor a platformio.ini: "
+                          "pass the folder write_project wrote.")
+
+    if cli is not None and sketch is not None and board.fqbn and (arduino_cli is not None or platformio is None):
+        out = Path(output_dir) if output_dir is not None else project / "build" / board.id
+        out.mkdir(parents=True, exist_ok=True)
+        command = arduino_cli_compile_command(sketch, board, arduino_cli=cli, output_dir=out)
+        run = _run(command, timeout=timeout, cwd=project, on_output=on_output)
+        artifacts = _artifacts_arduino(out)
+        tool = "arduino-cli"
+    elif pio is not None and ini.is_file():
+        environment = platformio_environment(ini.read_text(encoding="utf-8", errors="replace"), board)
+        command = platformio_command(project, pio=pio, environment=environment)
+        run = _run(command, timeout=timeout, cwd=project, on_output=on_output)
+        out = project / ".pio" / "build" / (environment or board.platformio or "")
+        artifacts = _artifacts_platformio(out)
+        tool = "PlatformIO"
+    else:
+        raise ToolNotFoundError(missing_tools_message(board, platformio_project=ini.is_file()))
+
+    hint = build_hint(run.output, board)
+    if run.timed_out:
+        hint = (f"the build did not finish within {timeout:g} s and was stopped — run it again (a first build of "
+                "TFLite Micro takes minutes; pass a larger timeout=)")
+    ok = run.returncode == 0 and not run.timed_out
+    return BuildResult(ok=ok, tool=tool, board=board.id, command=command, output=run.output,
+                       returncode=run.returncode, project_dir=project, output_dir=out, artifacts=artifacts,
+                       diagnostics=parse_diagnostics(run.output), seconds=run.seconds, hint="" if ok else hint)
+
+
+# ------------------------------------------------------------------------------------ ports and drives
+
+
+def _lister(ports: PortLister | Iterable[Any] | None) -> PortLister:
+    if ports is None:
+        from serial.tools import list_ports
+
+        return lambda: list(list_ports.comports())
+    if callable(ports):
+        return ports
+    fixed = list(ports)
+    return lambda: fixed
+
+
+def _same_port(a: str, b: str) -> bool:
+    return a == b or os.path.realpath(a) == os.path.realpath(b) or os.path.basename(a) == b or a == os.path.basename(b)
+
+
+def touch_1200(port: str) -> None:
+    """The 1200-baud touch: open the port at 1200 baud with DTR low and close it. Arduino's USB stacks (SAMD,
+    nRF52840 mbed, RP2040) take it as "reset into the bootloader"."""
+    link = open_port(port, 1200, timeout=0.1, dtr=False)
+    try:
+        try:
+            link.dtr = False
+        except OSError:
+            pass  # a pseudo-terminal has no modem lines; a real CDC port does
+    finally:
+        try:
+            link.close()
+        except Exception:  # the board may vanish the moment it sees the touch
+            pass
+
+
+def _ids_for(board: Board, mode: str) -> tuple[tuple[int, int], ...]:
+    """USB ids that mean `mode`. A bootloader is recognised only by ids no sketch shows (else the sketch's own port
+    would pass for it); a sketch by any of its ids (an ESP32-S3 sketch on the chip's USB-Serial/JTAG shows the same
+    id as the ROM bootloader)."""
+    if mode == "bootloader":
+        only = tuple(i for i in board.usb_bootloader if i not in board.usb_app)
+        return only or board.usb_bootloader
+    return board.usb_app
+
+
+def wait_for_port(board: Board | str, mode: str, *, timeout: float, ports: PortLister | Iterable[Any] | None = None,
+                  poll: float = POLL_S) -> DetectedBoard | None:
+    """The first port where `board` shows up in `mode` ("application" or "bootloader") within timeout, found by
+    USB VID/PID (the port's name may change when the board re-enumerates); None if it does not appear."""
+    board = as_board(board)
+    lister = _lister(ports)
+    wanted = _ids_for(board, mode)
+    deadline = time.monotonic() + timeout
+    while True:
+        for detected in find_ports(board, lister()):
+            if detected.usb_id in wanted:
+                return detected
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(poll)
+
+
+def mount_points() -> list[Path]:
+    """Folders where USB drives get mounted on this system (Linux, macOS, Windows)."""
+    roots: list[Path] = []
+    if sys.platform == "win32":
+        return [Path(f"{letter}:\\") for letter in string.ascii_uppercase[3:] if os.path.exists(f"{letter}:\\")]
+    if sys.platform == "darwin":
+        roots.append(Path("/Volumes"))
+    user = os.environ.get("USER") or os.environ.get("LOGNAME") or ""
+    roots += [Path("/media") / user, Path("/run/media") / user, Path("/media"), Path("/mnt")]
+    try:
+        with open("/proc/self/mounts", encoding="utf-8") as mounts:
+            for line in mounts:
+                parts = line.split()
+                if len(parts) > 2 and parts[2] in ("vfat", "msdos", "exfat", "fuseblk"):
+                    roots.append(Path(parts[1].replace("\\040", " ")))
+    except OSError:
+        pass
+    return list(dict.fromkeys(roots))
+
+
+def _drive_matches(path: Path, board: Board, method: str) -> bool:
+    try:
+        if not path.is_dir():
+            return False
+        if method == "uf2":
+            info = path / "INFO_UF2.TXT"
+            if not info.is_file():
+                return False
+            text = info.read_text(encoding="utf-8", errors="replace")
+            return path.name == board.bootloader_volume or f"Board-ID: {board.bootloader_volume}" in text
+        return path.name == board.bootloader_volume and (
+            (path / "DETAILS.TXT").is_file() or (path / "MBED.HTM").is_file())
+    except OSError:
+        return False
+
+
+def find_volume(board: Board | str, roots: Iterable[str | os.PathLike[str]] | None = None, *,
+                method: str | None = None) -> Path | None:
+    """The board's bootloader drive (UF2: a folder with INFO_UF2.TXT naming the board; ST-LINK: the NODE_... drive
+    with DETAILS.TXT), looked for in each root and its sub-folders (default: the system's mount points)."""
+    board = as_board(board)
+    method = method or board.upload
+    for root in (mount_points() if roots is None else [Path(r) for r in roots]):
+        candidates = [root]
+        try:
+            candidates += sorted(child for child in root.iterdir() if child.is_dir())
+        except OSError:
+            pass
+        for candidate in candidates:
+            if _drive_matches(candidate, board, method):
+                return candidate
+    return None
+
+
+def copy_with_progress(source: Path, target: Path, progress: Progress | None, stage: str = "copy",
+                       chunk: int = 64 * 1024) -> int:
+    """Copy a file in chunks, reporting progress(done, total, stage), and force it to the device (fsync)."""
+    data = source.read_bytes()
+    total = len(data)
+    with open(target, "wb") as out:
+        for start in range(0, total, chunk):
+            out.write(data[start:start + chunk])
+            if progress is not None:
+                progress(min(start + chunk, total), total, stage)
+        out.flush()
+        os.fsync(out.fileno())
+    return total
+
+
+# ----------------------------------------------------------------------------------------------- upload
+
+
+def _resolve_image(image_or_project: Any, board: Board) -> tuple[dict[str, Path], Path | None]:
+    """(artifacts, project dir) from a BuildResult, an image file or a project folder."""
+    if isinstance(image_or_project, BuildResult):
+        if not image_or_project.ok:
+            raise BuildError(f"Nothing to upload: {image_or_project._headline()}", image_or_project.output)
+        return dict(image_or_project.artifacts), image_or_project.project_dir
+    path = Path(image_or_project)
+    if path.is_file():
+        kinds = {".uf2": "uf2", ".hex": "hex", ".elf": "elf", ".bin": "bin"}
+        kind = "merged" if path.name.endswith(".merged.bin") else kinds.get(path.suffix.lower())
+        if kind is None:
+            raise ConfigError(f"{path.name} is not a firmware image (.bin, .uf2, .hex): pass the build's image.")
+        return {kind: path}, None
+    if path.is_dir():
+        return build_artifacts(path, board), path
+    raise ConfigError(f"No firmware image or project at {path}: build the project first.")
+
+
+def _need(artifacts: dict[str, Path], kinds: tuple[str, ...], board: Board, method: str) -> Path:
+    for kind in kinds:
+        if kind in artifacts:
+            return artifacts[kind]
+    wanted = " or ".join(f".{kind}" for kind in kinds)
+    raise ConfigError(f"Uploading to the {board.name} with {method} needs a {wanted} image; none among "
+                      f"{sorted(artifacts) or 'the build outputs'} — build the project for this board first.")
+
+
+def check_port(board: Board | str, port: str | None, ports: PortLister | Iterable[Any] | None = None, *,
+               method: str | None = None) -> DetectedBoard | None:
+    """The attached board to upload to: the given port checked against the board's USB ids, or the one attached
+    board of that kind. BoardNotFoundError / WrongBoardError / ConfigError (several) with what to do.
+
+    Returns None when no port is needed (a UF2 or ST-LINK drive can be written without one)."""
+    board = as_board(board)
+    method = method or board.upload
+    listing = list(_lister(ports)())
+    hint = board.bootloader_hint
+    if port is None:
+        found = find_ports(board, listing)
+        if not found:
+            if method in ("uf2", "mbed-copy"):
+                return None  # maybe the drive is mounted already; the caller looks for it
+            raise BoardNotFoundError(f"No {board.name} attached — plug it in with a data USB cable (charge-only "
+                                     f"cables show nothing), or {hint} and retry")
+        if len({entry.port for entry in found}) > 1:
+            names = ", ".join(entry.port for entry in found)
+            raise ConfigError(f"Several ports could be the {board.name} ({names}): pass port= to pick one.")
+        return found[0]
+    entry = next((info for info in listing if _same_port(info.device, port)), None)
+    if entry is None:
+        raise BoardNotFoundError(f"No serial port {port} — plug the {board.name} in (a data USB cable), or pick a "
+                                 "port that detect_boards() lists")
+    detected = detect_boards([entry])
+    if not detected or detected[0].usb_id is None:
+        return DetectedBoard(port=entry.device, vid=None, pid=None)  # a virtual port: nothing to check
+    found_here = detected[0]
+    usb_id = found_here.usb_id
+    assert usb_id is not None
+    if usb_id in board.usb_ids or usb_id in board.usb_serial_chips:
+        return found_here
+    others = boards_with_usb_id(usb_id)
+    if others:
+        other = others[0]
+        raise WrongBoardError(f"{port} is {_a(other.name)} ({format_usb_id(usb_id)}), not {_a(board.name)} — pass "
+                              f"board={other.id!r}, or the port of the {board.name}")
+    if usb_id in USB_SERIAL_CHIPS and method != "esptool":
+        raise WrongBoardError(f"{port} is a {USB_SERIAL_CHIPS[usb_id]} USB-serial chip, which {_a(board.name)} does "
+                              "not have — pick the board's own port (detect_boards() lists them)")
+    return found_here  # an id we do not know (a sketch may set its own): esptool/bossac will tell
+
+
+def _a(name: str) -> str:
+    return f"{'an' if name[:1].upper() in 'AEIOU' else 'a'} {name}"
+
+
+def upload(image_or_project: Any, board: Board | str, port: str | None = None, *, progress: Progress | None = None,
+           on_output: OutputCallback | None = None, method: str | None = None, timeout: float = UPLOAD_TIMEOUT_S,
+           bootloader_timeout: float = BOOTLOADER_TIMEOUT_S, return_timeout: float = RETURN_TIMEOUT_S,
+           ports: PortLister | Iterable[Any] | None = None,
+           volumes: Iterable[str | os.PathLike[str]] | None = None, arduino_cli: str | None = None,
+           bossac: str | None = None) -> UploadResult:
+    """Write a firmware image to the board and find it again afterwards.
+
+    image_or_project: a BuildResult, an image file (.bin/.uf2/.hex), or the project folder build() wrote into.
+    port: the board's serial port (None: the one attached board of this kind). method: override the catalogue's
+    upload method ("bossac", "uf2", "esptool", "mbed-copy", "arduino-cli").
+    progress(done, total, stage) reports bytes or pages written; on_output(line) sees tools' output.
+    timeout bounds the tool; bootloader_timeout the wait for the bootloader port or drive after the 1200-baud
+    touch; return_timeout the wait for the sketch's port afterwards. ports (a callable returning pyserial
+    ListPortInfo objects) and volumes (folders to look for drives in) replace the system's for tests.
+    """
+    board = as_board(board)
+    method = method or board.upload
+    artifacts, project = _resolve_image(image_or_project, board)
+    lister = _lister(ports)
+    steps = {"bossac": _upload_bossac, "uf2": _upload_drive, "mbed-copy": _upload_drive, "esptool": _upload_esptool,
+             "arduino-cli": _upload_arduino_cli}
+    if method not in steps:
+        raise ConfigError(f"Unknown upload method {method!r}: use one of {', '.join(steps)}.")
+    job = _Upload(board=board, method=method, artifacts=artifacts, project=project, port=port, progress=progress,
+                  on_output=on_output, timeout=timeout, bootloader_timeout=bootloader_timeout,
+                  return_timeout=return_timeout, ports=lister, volumes=volumes, arduino_cli=arduino_cli,
+                  bossac=bossac)
+    start = time.monotonic()
+    result = steps[method](job)
+    result.seconds = time.monotonic() - start
+    return result
+
+
+@dataclass
+class _Upload:
+    board: Board
+    method: str
+    artifacts: dict[str, Path]
+    project: Path | None
+    port: str | None
+    progress: Progress | None
+    on_output: OutputCallback | None
+    timeout: float
+    bootloader_timeout: float
+    return_timeout: float
+    ports: PortLister
+    volumes: Iterable[str | os.PathLike[str]] | None
+    arduino_cli: str | None
+    bossac: str | None
+
+    def say(self, line: str) -> None:
+        if self.on_output is not None:
+            self.on_output(line)
+
+    def step(self, done: int, total: int, stage: str) -> None:
+        if self.progress is not None:
+            self.progress(done, total, stage)
+
+    @property
+    def recover(self) -> str:
+        return f"{self.board.bootloader_hint}, then upload again"
+
+    def come_back(self, result: UploadResult) -> UploadResult:
+        """Wait for the sketch's serial port; a board that does not come back is said, not hidden."""
+        self.step(0, 1, "restart")
+        found = wait_for_port(self.board, "application", timeout=self.return_timeout, ports=self.ports)
+        if found is None:
+            result.port = None
+            result.warnings.append(f"the {self.board.name} did not come back as a serial port within "
+                                   f"{self.return_timeout:g} s — press its reset button once; if it still does not "
+                                   f"appear the firmware may crash at start: {self.recover}")
+        else:
+            result.port = found.port
+            self.step(1, 1, "restart")
+        return result
+
+
+def _enter_bootloader(job: _Upload, detected: DetectedBoard | None) -> DetectedBoard:
+    """The bootloader port: the given one if the board is already there, else after a 1200-baud touch."""
+    board = job.board
+    if detected is not None and detected.usb_id is not None and detected.usb_id in _ids_for(board, "bootloader"):
+        return detected
+    if detected is None:
+        raise BoardNotFoundError(f"No {board.name} attached — plug it in with a data USB cable, or "
+                                 f"{board.bootloader_hint}")
+    job.say(f"Resetting {detected.port} into the bootloader (1200-baud touch)")
+    job.step(0, 1, "bootloader")
+    touch_1200(detected.port)
+    boot = wait_for_port(board, "bootloader", timeout=job.bootloader_timeout, ports=job.ports)
+    if boot is None:
+        raise BootloaderError(f"The {board.name} did not enter its bootloader within {job.bootloader_timeout:g} s "
+                              f"after the 1200-baud reset on {detected.port} — {board.bootloader_hint}, then upload "
+                              "again (pass the port it shows then; detect_boards() lists it)")
+    job.step(1, 1, "bootloader")
+    job.say(f"Bootloader on {boot.port}")
+    return boot
+
+
+_BOSSAC_PROGRESS = re.compile(r"(\d+)%\s*\((\d+)/(\d+) pages\)")
+
+
+def _upload_bossac(job: _Upload) -> UploadResult:
+    board = job.board
+    image = _need(job.artifacts, ("bin",), board, "bossac")
+    program = bossac_path(job.bossac)
+    if program is None:
+        install = board.arduino_install_hint() or "arduino-cli core install <the board's core>"
+        raise ToolNotFoundError(f"bossac not found: run `{install}` (it installs Arduino's bossac) or install "
+                                "BOSSA (Debian/Ubuntu: sudo apt install bossa-cli), then upload again")
+    detected = check_port(board, job.port, job.ports, method="bossac")
+    boot = _enter_bootloader(job, detected)
+    command = bossac_command(image, boot.port, board, bossac=program)
+
+    def watch(line: str) -> None:
+        job.say(line)
+        match = _BOSSAC_PROGRESS.search(line)
+        if match:
+            job.step(int(match.group(2)), int(match.group(3)), "write")
+
+    run = _run(command, timeout=job.timeout, on_output=watch)
+    if run.timed_out:
+        raise UploadTimeoutError(f"bossac did not finish within {job.timeout:g} s on {boot.port}; the board is left "
+                                 f"in its bootloader with a partial sketch — {job.recover}", run.output)
+    if run.returncode != 0:
+        last = _last_line(run.output)
+        raise UploadError(f"bossac failed on {boot.port} (exit {run.returncode}: {last}); the board may hold a "
+                          f"partial sketch — {job.recover}", run.output)
+    result = UploadResult(board=board.id, method="bossac", image=image, bytes=image.stat().st_size, seconds=0.0,
+                          port=None, upload_port=boot.port, command=command, output=run.output)
+    return job.come_back(result)
+
+
+def _last_line(output: str) -> str:
+    lines = [line.strip() for line in re.split(r"[\r\n]+", output) if line.strip()]
+    return lines[-1][:160] if lines else "no output"
+
+
+def _upload_drive(job: _Upload) -> UploadResult:
+    """UF2 (RP2040 and other UF2 bootloaders) and ST-LINK (mbed-copy): copy the image onto the board's USB drive."""
+    board, method = job.board, job.method
+    if method == "uf2":
+        image = _need(job.artifacts, ("uf2",), board, method)
+        blocks, family = uf2_family(image.read_bytes())
+        if family is not None and board.uf2_family is not None and family != board.uf2_family:
+            raise WrongBoardError(f"{image.name} is built for UF2 family {family:#010x}, the {board.name} takes "
+                                  f"{board.uf2_family:#010x} — build the project for board={board.id!r}")
+    else:
+        image = _need(job.artifacts, ("bin", "hex"), board, method)
+    volume = find_volume(board, job.volumes, method=method)
+    detected = None
+    if volume is None:
+        detected = check_port(board, job.port, job.ports, method=method)
+        if detected is None:
+            raise BoardNotFoundError(f"No {board.name} attached and no {board.bootloader_volume} drive mounted — "
+                                     f"plug it in (a data USB cable), or {board.bootloader_hint}")
+        if method == "uf2":
+            job.say(f"Resetting {detected.port} into the bootloader (1200-baud touch)")
+            job.step(0, 1, "bootloader")
+            touch_1200(detected.port)
+        volume = _wait_for_volume(job)
+        job.step(1, 1, "bootloader")
+    job.say(f"Copying {image.name} to {volume}")
+    written = copy_with_progress(image, volume / image.name, job.progress, "copy")
+    result = UploadResult(board=board.id, method=method, image=image, bytes=written, seconds=0.0, port=None,
+                          upload_port=str(volume), command=["copy", str(image), str(volume)])
+    if method == "mbed-copy":
+        _check_stlink_result(job, volume, image.name, result)
+    return job.come_back(result)
+
+
+def _wait_for_volume(job: _Upload) -> Path:
+    board = job.board
+    deadline = time.monotonic() + job.bootloader_timeout
+    while True:
+        volume = find_volume(board, job.volumes, method=job.method)
+        if volume is not None:
+            return volume
+        if time.monotonic() >= deadline:
+            what = " after the 1200-baud reset" if job.method == "uf2" else ""
+            raise BootloaderError(f"No {board.bootloader_volume} drive appeared within {job.bootloader_timeout:g} s"
+                                  f"{what} — {board.bootloader_hint}; if the drive shows but is not mounted, mount "
+                                  "it (most desktops do on their own), then upload again")
+        time.sleep(POLL_S)
+
+
+def _check_stlink_result(job: _Upload, volume: Path, name: str, result: UploadResult) -> None:
+    """The ST-LINK programs the chip, then re-mounts its drive without the copied file; a FAIL.TXT on the re-mounted
+    drive says why it refused (one left from an earlier attempt does not count: it goes with the re-mount)."""
+    deadline = time.monotonic() + job.return_timeout
+    while time.monotonic() < deadline:
+        if not (volume / name).exists():  # programmed (or refused) and re-mounted
+            fail = volume / "FAIL.TXT"
+            if fail.is_file():
+                reason = " ".join(fail.read_text(encoding="utf-8", errors="replace").split())
+                raise UploadError(f"The ST-LINK refused {name}: {reason} — build a .bin for the {job.board.name} "
+                                  "and upload again (unplug and replug the board first)")
+            return
+        time.sleep(POLL_S)
+    result.warnings.append(f"the {volume.name} drive still shows {name} after {job.return_timeout:g} s: the ST-LINK "
+                           "may not have programmed it — unplug and replug the board and check the new firmware runs")
+
+
+class _ProgressLogger:
+    """Routes esptool 5's logger (its documented hook for embedding) to our callbacks: no prints."""
+
+    def __init__(self, job: _Upload, stage: str) -> None:
+        self.job, self.stage = job, stage
+
+    def make(self) -> Any:
+        from esptool.logger import TemplateLogger
+
+        outer = self
+
+        class Sink(TemplateLogger):
+            def print(self, *args: Any, **kwargs: Any) -> None:
+                text = "".join(str(a) for a in args).strip()
+                if text.strip("."):  # esptool prints a dot per connection attempt
+                    outer.job.say(text)
+
+            def note(self, message: str) -> None:
+                outer.job.say(f"Note: {message}")
+
+            def warning(self, message: str) -> None:
+                outer.job.say(f"Warning: {message}")
+
+            def error(self, message: str) -> None:
+                outer.job.say(f"Error: {message}")
+
+            def stage(self, finish: bool = False) -> None:
+                pass
+
+            def progress_bar(self, cur_iter: int, total_iters: int, prefix: str = "", suffix: str = "",
+                             bar_length: int = 30) -> None:
+                outer.job.step(int(cur_iter), int(total_iters), outer.stage)
+
+            def set_verbosity(self, verbosity: str) -> None:
+                pass
+
+        return Sink()
+
+
+def _upload_esptool(job: _Upload) -> UploadResult:
+    board = job.board
+    images = esptool_images(job.artifacts, board)
+    detected = check_port(board, job.port, job.ports, method="esptool")
+    if detected is None:
+        raise BoardNotFoundError(f"No {board.name} attached — plug it in with a data USB cable")
+    port = detected.port
+    mode = "usb-reset" if detected.usb_id == ESP_USB_JTAG else "default-reset"
+    command = esptool_command(images, port, board, before=mode)
+    total = sum(path.stat().st_size for _, path in images)
+    try:
+        from esptool.cmds import attach_flash, detect_chip, reset_chip, run_stub, write_flash
+        from esptool.logger import log
+        from esptool.util import FatalError
+    except ImportError:  # esptool 4: no public API with progress; run its command line
+        return _upload_esptool_cli(job, images, port, command, total)
+    from esp_pylib.logger import EspLog
+
+    previous = EspLog.instance
+    log.set_logger(_ProgressLogger(job, "write").make())
+    import serial
+
+    try:
+        with detect_chip(port, 115200, connect_mode=mode, connect_attempts=3) as esp:
+            chip = esp.CHIP_NAME.lower().replace("-", "")
+            if board.esp_chip and chip != board.esp_chip:
+                raise WrongBoardError(f"{port} has an {esp.CHIP_NAME}, not the {board.esp_chip.upper()} of a "
+                                      f"{board.name} — pick the right board or port")
+            esp = run_stub(esp)
+            if board.upload_baud and board.upload_baud != 115200 and detected.usb_id != ESP_USB_JTAG:
+                esp.change_baud(board.upload_baud)
+            attach_flash(esp)
+            write_flash(esp, [(offset, str(path)) for offset, path in images])
+            reset_chip(esp, "hard-reset")
+    except FatalError as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if "connect" in message.lower() or "no serial data" in message.lower():
+            raise BootloaderError(f"esptool could not reach the {board.name}'s bootloader on {port} ({message}) — "
+                                  f"{job.recover}") from None
+        raise UploadError(f"esptool failed on {port}: {message}; the flash may be partly written — {job.recover}") \
+            from None
+    except serial.SerialException as error:
+        raise port_error(port, error) from None
+    except OSError as error:
+        raise UploadError(f"esptool lost {port} ({error}) — {job.recover}") from None
+    finally:
+        EspLog.instance = previous
+    result = UploadResult(board=board.id, method="esptool", image=images[-1][1], bytes=total, seconds=0.0, port=None,
+                          upload_port=port, command=["esptool", *command])
+    return job.come_back(result)
+
+
+def _upload_esptool_cli(job: _Upload, images: list[tuple[int, Path]], port: str, command: list[str],
+                        total: int) -> UploadResult:
+    run = _run([sys.executable, "-m", "esptool", *command], timeout=job.timeout, on_output=job.say)
+    if run.timed_out:
+        raise UploadTimeoutError(f"esptool did not finish within {job.timeout:g} s — {job.recover}", run.output)
+    if run.returncode != 0:
+        raise UploadError(f"esptool failed on {port} ({_last_line(run.output)}) — {job.recover}", run.output)
+    result = UploadResult(board=job.board.id, method="esptool", image=images[-1][1], bytes=total, seconds=0.0,
+                          port=None, upload_port=port, command=["esptool", *command], output=run.output)
+    return job.come_back(result)
+
+
+_PERCENT = re.compile(r"(\d{1,3})%")
+
+
+def _upload_arduino_cli(job: _Upload) -> UploadResult:
+    board = job.board
+    cli = _tool(job.arduino_cli, "arduino-cli")
+    if cli is None:
+        raise ToolNotFoundError(f"arduino-cli not found: install it ({ARDUINO_CLI_INSTALL_URL}) and run "
+                                f"`{board.arduino_install_hint()}`, then upload again")
+    sketch = find_sketch(job.project) if job.project is not None else None
+    if sketch is None:
+        raise ConfigError(f"arduino-cli uploads a sketch folder with its build: pass the BuildResult or the project "
+                          f"folder, not a lone image, for the {board.name}.")
+    detected = check_port(board, job.port, job.ports, method="arduino-cli")
+    if detected is None:
+        raise BoardNotFoundError(f"No {board.name} attached — plug it in with a data USB cable")
+    input_dir = next(iter(job.artifacts.values())).parent if job.artifacts else None
+    command = arduino_cli_upload_command(sketch, board, detected.port, arduino_cli=cli, input_dir=input_dir)
+
+    def watch(line: str) -> None:
+        job.say(line)
+        match = _PERCENT.search(line)
+        if match and int(match.group(1)) <= 100:
+            job.step(int(match.group(1)), 100, "write")
+
+    run = _run(command, timeout=job.timeout, on_output=watch)
+    if run.timed_out:
+        raise UploadTimeoutError(f"arduino-cli upload did not finish within {job.timeout:g} s — {job.recover}",
+                                 run.output)
+    if run.returncode != 0:
+        raise UploadError(f"arduino-cli upload failed on {detected.port} ({_last_line(run.output)}) — {job.recover}",
+                          run.output)
+    image = job.artifacts.get("bin") or (next(iter(job.artifacts.values())) if job.artifacts else None)
+    result = UploadResult(board=board.id, method="arduino-cli", image=image,
+                          bytes=image.stat().st_size if image is not None and image.exists() else 0, seconds=0.0,
+                          port=None, upload_port=detected.port, command=command, output=run.output)
+    return job.come_back(result)
+
+
+__all__ = [
+    "BuildResult", "Diagnostic", "UploadResult", "arduino_cli_compile_command",
+    "arduino_cli_upload_command", "bossac_command", "build", "build_artifacts", "check_port", "copy_with_progress",
+    "esptool_command", "esptool_images", "find_sketch", "find_volume", "missing_tools_message", "parse_diagnostics",
+    "platformio_command", "platformio_environment", "touch_1200", "upload", "wait_for_port",
+]

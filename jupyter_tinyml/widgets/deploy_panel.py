@@ -1,0 +1,269 @@
+"""DeployPanel: pick a board, build, flash with progress, watch the serial line, run the on-device check.
+
+State and work live in the library (firmware, flash, serial_link, boards); the panel only wires buttons to
+them and shows what they report. Each action is also a plain method (`build()`, `flash()`, `check()`,
+`monitor()`) that runs synchronously and returns the library's result, so code and tests drive the same path
+the buttons do; a button runs its action on a worker thread so the notebook stays responsive.
+"""
+from __future__ import annotations
+
+import html
+import threading
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import ipywidgets as widgets
+
+from ..boards import Board, as_board, catalogue, detect_boards
+from ..errors import TinyMLError
+
+LOG_LINES = 400  # the log keeps the last lines only: a build prints thousands
+
+
+def notebook_settings() -> Any:
+    """The settings of the jupyter_tinyml extension loaded in this IPython, if any (for the glue repair)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    magics = shell.magics_manager.registry.get("TinyMLMagics") if shell is not None else None
+    return getattr(magics, "settings", None)
+
+
+class DeployPanel(widgets.VBox):
+    """One panel a workshop student can drive: board, port, Build, Flash, Check, Monitor, with a log.
+
+    project: what `firmware.write_project` returned (or its folder). tflite: the model bytes the firmware holds
+    (the check compares the board with them). samples: test inputs for the check (float, shaped like the model
+    input). ports: replaces the system's serial port list (tests, or a board reached through a pty).
+    repair: the settings (config.TinyML) whose model repairs compile errors in the glue regions; "notebook" uses
+    the model configured in this notebook (%tinyml config), None turns repair off. Offline, errors are shown.
+    """
+
+    def __init__(self, project: Any, tflite: Any = None, *, board: Board | str | None = None,
+                 port: str | None = None, samples: Any = None, check_samples: int = 50,
+                 ports: Iterable[Any] | None = None, repair: Any = "notebook") -> None:
+        self.project = project
+        self.project_dir = Path(getattr(project, "root", project))
+        self.tflite = tflite
+        self.samples = samples
+        self.check_samples = check_samples
+        self._ports = ports
+        self.repair_settings = notebook_settings() if repair == "notebook" else repair
+        self._busy = threading.Lock()
+        self.build_result: Any = None
+        self.upload_result: Any = None
+        self.check_result: Any = None
+        chosen = as_board(board or getattr(project, "board", None) or catalogue()[0])
+
+        self.board_picker = widgets.Dropdown(description="Board", layout=widgets.Layout(width="60%"))
+        self.port_picker = widgets.Combobox(description="Port", placeholder="/dev/ttyACM0", value=port or "",
+                                            ensure_option=False, layout=widgets.Layout(width="40%"))
+        self.refresh_button = widgets.Button(description="Refresh", icon="refresh", tooltip="Look for boards again")
+        self.buttons = {
+            name: widgets.Button(description=name.capitalize(), icon=icon, tooltip=tip)
+            for name, icon, tip in (
+                ("build", "wrench", "Compile the project (arduino-cli, else PlatformIO)"),
+                ("flash", "upload", "Upload the firmware over USB"),
+                ("check", "check", "Send test samples over serial and compare with the host int8 model"),
+                ("monitor", "terminal", "Show what the board prints for 10 s"),
+            )
+        }
+        self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="60%"))
+        self.status = widgets.HTML()
+        self.log_view = widgets.Textarea(disabled=True, rows=10, layout=widgets.Layout(width="100%"))
+        self.result = widgets.HTML()
+        self.refresh(select=chosen)
+
+        self.refresh_button.on_click(lambda _: self.refresh())
+        self.board_picker.observe(self._board_changed, names="value")
+        for name, button in self.buttons.items():
+            button.on_click(lambda _, action=getattr(self, name): self._in_background(action))
+        super().__init__([
+            widgets.HTML(self._project_html()),
+            widgets.HBox([self.board_picker, self.port_picker, self.refresh_button]),
+            widgets.HBox(list(self.buttons.values())),
+            widgets.HBox([self.progress, self.status]),
+            self.log_view,
+            self.result,
+        ])
+
+    # ---- the actions (buttons call these; so can code) ----------------------------------------------------
+    @property
+    def board(self) -> Board:
+        return as_board(self.board_picker.value)
+
+    @property
+    def port(self) -> str | None:
+        return self.port_picker.value.strip() or None
+
+    def refresh(self, select: Board | None = None) -> list[Any]:
+        """Detect attached boards: detected ones first in the picker, then the rest of the catalogue."""
+        detected = detect_boards(self._ports)
+        known = [entry for entry in detected if entry.board is not None]
+        first = [entry.board for entry in known]
+        rest = [board for board in catalogue() if board not in first]
+        self.board_picker.options = [(f"● {entry}", entry.board.id) for entry in known] + [
+            (board.name, board.id) for board in rest
+        ]
+        self.port_picker.options = tuple(entry.port for entry in detected)
+        wanted = select or (first[0] if first else None)
+        if wanted is not None:
+            self.board_picker.value = wanted.id
+        if not self.port_picker.value and known:
+            self.port_picker.value = known[0].port
+        self._say(f"{len(detected)} serial port{'s' if len(detected) != 1 else ''} found, "
+                  f"{len(known)} known board{'s' if len(known) != 1 else ''}")
+        return detected
+
+    def build(self) -> Any:
+        """Compile the project for the chosen board; a compile failure is shown with the tool's diagnostics."""
+        from .. import flash
+
+        self._start("Building")
+        def compile_once() -> Any:
+            return flash.build(self.project_dir, self.board, on_output=self._log_line)
+
+        result = self._attempt(compile_once)
+        if result is not None and not result.ok and self._can_repair():
+            result = self._repair(result, compile_once)
+        if result is not None:
+            self.build_result = result
+            if result.ok:
+                self._done(f"Built in {result.seconds:.0f} s with {result.tool}")
+            else:
+                self._fail(f"Build failed: {len(result.errors)} error(s). {result.hint}")
+        return result
+
+    def _can_repair(self) -> bool:
+        settings = self.repair_settings
+        return settings is not None and not settings.offline and hasattr(self.project, "sketch")
+
+    def _repair(self, failed: Any, rebuild: Callable[[], Any]) -> Any:
+        """Compile errors -> the model rewrites the glue regions -> rebuild, bounded by max_repairs."""
+        from ..glue_repair import repair_glue
+
+        self._say(f"Build failed: asking {self.repair_settings.model} to repair the application glue …")
+        outcome = self._attempt(lambda: repair_glue(self.project.sketch, failed, rebuild, self.repair_settings))
+        if outcome is None:
+            return failed
+        self._log_line(f"--- glue repair: {outcome.rounds} round(s), build {'ok' if outcome.ok else 'still failing'}")
+        return outcome.build
+
+    def flash(self) -> Any:
+        """Upload the last build (or the project's images) with the board's method, with progress."""
+        from .. import flash
+
+        self._start("Flashing")
+        image = self.build_result if self.build_result is not None and self.build_result.ok else self.project_dir
+        result = self._attempt(lambda: flash.upload(image, self.board, self.port, progress=self._progress,
+                                                    on_output=self._log_line))
+        if result is not None:
+            self.upload_result = result
+            if result.port:
+                self.port_picker.value = result.port
+            self._done(repr(result).splitlines()[0])
+        return result
+
+    def check(self, samples: Any = None, limit: int | None = None) -> Any:
+        """Run test samples on the board and on the host int8 model; show agreement and latency."""
+        from ..serial_link import connect
+
+        samples = self.samples if samples is None else samples
+        if self.tflite is None or samples is None:
+            self._fail("The check needs the model and test samples: DeployPanel(project, tflite_model, samples=x_test)")
+            return None
+        self._start("Checking on the board")
+
+        def run() -> Any:
+            with connect(self.board, self.port, ports=self._ports, on_text=self._log_line) as link:
+                return link.check(self.tflite, samples, progress=self._progress, limit=limit or self.check_samples)
+
+        result = self._attempt(run)
+        if result is not None:
+            self.check_result = result
+            self.result.value = result._repr_html_()
+            (self._done if result.ok else self._fail)(
+                f"On-device check: agreement {result.agreement:.1%}, median {result.latency_us_median / 1000:.2f} ms")
+        return result
+
+    def monitor(self, seconds: float = 10.0) -> list[str] | None:
+        """Show what the board prints for `seconds` (its own lines, as a serial monitor would)."""
+        from ..serial_link import connect
+
+        self._start(f"Monitoring {self.port or self.board.name} for {seconds:g} s")
+
+        def run() -> list[str]:
+            with connect(self.board, self.port, ports=self._ports, wait_ready=False) as link:
+                return link.monitor(seconds=seconds, on_line=self._log_line)
+
+        lines = self._attempt(run)
+        if lines is not None:
+            self._done(f"{len(lines)} line{'s' if len(lines) != 1 else ''} received")
+        return lines
+
+    # ---- plumbing ----------------------------------------------------------------------------------------
+    def _in_background(self, action: Callable[[], Any]) -> None:
+        if not self._busy.acquire(blocking=False):
+            self._say("Busy: wait for the current step to finish")
+            return
+
+        def run() -> None:
+            for button in self.buttons.values():
+                button.disabled = True
+            try:
+                action()
+            finally:
+                for button in self.buttons.values():
+                    button.disabled = False
+                self._busy.release()
+
+        threading.Thread(target=run, daemon=True).start()
+
+    def _attempt(self, step: Callable[[], Any]) -> Any:
+        """Run a library step; its TinyMLError is the one line the person reads (nothing is raised at them)."""
+        try:
+            return step()
+        except TinyMLError as error:
+            self._fail(str(error))
+            output = getattr(error, "output", "")
+            if output:
+                self._log_line(output)
+            return None
+
+    def _board_changed(self, change: dict[str, Any]) -> None:
+        self.build_result = None  # a build is for one board
+
+    def _start(self, what: str) -> None:
+        self.progress.value, self.progress.bar_style = 0.0, "info"
+        self._say(f"{what} …")
+        self._log_line(f"--- {what} ({self.board.name}{', ' + self.port if self.port else ''})")
+
+    def _progress(self, done: int, total: int, stage: str = "") -> None:
+        self.progress.value = done / total if total else 0.0
+        self.progress.description = stage[:12]
+
+    def _done(self, message: str) -> None:
+        self.progress.value, self.progress.bar_style = 1.0, "success"
+        self._say(message)
+
+    def _fail(self, message: str) -> None:
+        self.progress.bar_style = "danger"
+        self.status.value = f"<span style='color:#c62828'>{html.escape(message)}</span>"
+        self._log_line(f"error: {message}")
+
+    def _say(self, message: str) -> None:
+        self.status.value = html.escape(message)
+
+    def _log_line(self, line: str) -> None:
+        lines = (self.log_view.value + line.rstrip("\n") + "\n").splitlines()[-LOG_LINES:]
+        self.log_view.value = "\n".join(lines) + "\n"
+
+    def _project_html(self) -> str:
+        project = self.project
+        if not hasattr(project, "ops"):
+            return f"<b>Firmware project</b> {html.escape(str(self.project_dir))}"
+        ops = ", ".join(getattr(op, "name", str(op)) for op in project.ops)
+        return (f"<b>Firmware project</b> {html.escape(str(self.project_dir))} — model {project.flash_bytes:,} B, "
+                f"tensor arena {project.arena_bytes:,} B (measured + margin), ops: {html.escape(ops)}")

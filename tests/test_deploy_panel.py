@@ -1,0 +1,136 @@
+"""DeployPanel against a board on a pseudo-terminal (tests/device_peer.py, real pyserial): pick, check, monitor,
+and the clear line when a build tool is missing."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from serial.tools.list_ports_common import ListPortInfo
+
+keras = pytest.importorskip("keras")
+
+PEER = Path(__file__).with_name("device_peer.py")
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    from sklearn.datasets import load_digits
+
+    from jupyter_tinyml import convert, write_project
+
+    data = load_digits()
+    x = (data.images / 16.0).astype(np.float32)[..., np.newaxis]
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x[:1400], data.target[:1400], epochs=2, verbose=0)
+    tflite = convert(model, x[:300])
+    folder = tmp_path_factory.mktemp("deploy")
+    (folder / "digits.tflite").write_bytes(tflite)
+    project = write_project(tflite, board="nano33ble", out_dir=folder / "firmware", labels=[str(i) for i in range(10)])
+    return tflite, x[1400:], project, folder / "digits.tflite"
+
+
+@pytest.fixture
+def board_port(digits):
+    process = subprocess.Popen([sys.executable, str(PEER), "--model", str(digits[3]), "--board", "nano33ble"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    path = process.stdout.readline().strip()
+    info = ListPortInfo(path, skip_link_detection=True)
+    info.vid, info.pid = 0x2341, 0x805A  # what a Nano 33 BLE running a sketch shows
+    yield info
+    process.stdin.close()
+    process.wait(5)
+
+
+def test_panel_detects_the_board_and_runs_the_on_device_check(digits, board_port):
+    from jupyter_tinyml import DeployPanel
+
+    tflite, x_test, project, _ = digits
+    panel = DeployPanel(project, tflite, samples=x_test, ports=[board_port], check_samples=20)
+    assert panel.board.id == "nano33ble" and panel.port == board_port.device
+    assert panel.board_picker.options[0][0].startswith("● Arduino Nano 33 BLE")
+    result = panel.check()
+    assert result.n == 20 and result.agreement == 1.0 and result.ok
+    assert panel.progress.value == 1.0 and panel.progress.bar_style == "success"
+    assert "agreement 100.0%" in panel.status.value and "On-device check" in panel.result.value
+    lines = panel.monitor(seconds=0.5)
+    assert lines is not None and panel.progress.bar_style == "success"
+
+
+def test_build_without_tools_says_what_to_install(digits, monkeypatch):
+    from jupyter_tinyml import DeployPanel
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    panel = DeployPanel(digits[2], digits[0], ports=[])
+    assert panel.build() is None
+    assert "arduino-cli" in panel.status.value and panel.progress.bar_style == "danger"
+
+
+def test_check_without_a_board_is_one_clear_line(digits):
+    from jupyter_tinyml import DeployPanel
+
+    panel = DeployPanel(digits[2], digits[0], samples=digits[1], ports=[])
+    assert panel.check() is None
+    assert "No Arduino Nano 33 BLE Sense attached" in panel.status.value
+
+
+FAKE_ARDUINO_CLI = """#!/bin/sh
+# A stand-in compiler with arduino-cli's command line: it fails while the sketch calls undefined_sensor_read().
+for last; do :; done
+sketch="$last/$(basename "$last").ino"
+if grep -q undefined_sensor_read "$sketch"; then
+  echo "$sketch:40:5: error: 'undefined_sensor_read' was not declared in this scope"
+  exit 1
+fi
+out=""; prev=""
+for arg; do [ "$prev" = "--output-dir" ] && out="$arg"; prev="$arg"; done
+mkdir -p "$out" && printf 'firmware' > "$out/$(basename "$last").ino.bin"
+echo "Sketch uses 123456 bytes (12%) of program storage space."
+"""
+
+
+def test_compile_errors_in_the_glue_go_back_to_the_model(digits, tmp_path, monkeypatch):
+    from jupyter_tinyml import DeployPanel, write_project
+    from jupyter_tinyml.config import TinyML
+
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "arduino-cli").write_text(FAKE_ARDUINO_CLI)
+    (tools / "arduino-cli").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:/usr/bin:/bin")
+    project = write_project(digits[0], board="nano33ble", out_dir=tmp_path / "fw",
+                            app={"app-loop": "int reading = undefined_sensor_read();"})
+    settings = TinyML()
+    settings.model = "openai/gpt-4o-mini"
+    settings.mock_response = "```cpp app-loop\nint reading = analogRead(A0);\n```"
+    panel = DeployPanel(project, digits[0], ports=[], repair=settings)
+    result = panel.build()
+    assert result.ok and result.artifacts
+    sketch = project.sketch.read_text()
+    assert "analogRead(A0)" in sketch and "undefined_sensor_read" not in sketch
+    assert "glue repair: 1 round(s), build ok" in panel.log_view.value
+
+
+def test_a_repair_answer_without_regions_leaves_the_sketch(digits, tmp_path, monkeypatch):
+    from jupyter_tinyml import DeployPanel, write_project
+    from jupyter_tinyml.config import TinyML
+
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "arduino-cli").write_text(FAKE_ARDUINO_CLI)
+    (tools / "arduino-cli").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:/usr/bin:/bin")
+    project = write_project(digits[0], board="nano33ble", out_dir=tmp_path / "fw",
+                            app={"app-loop": "int reading = undefined_sensor_read();"})
+    before = project.sketch.read_text()
+    settings = TinyML()
+    settings.model, settings.mock_response = "openai/gpt-4o-mini", "Sorry, I can't see the problem."
+    panel = DeployPanel(project, digits[0], ports=[], repair=settings)
+    assert panel.build() is not None
+    assert project.sketch.read_text() == before
+    assert "named no glue region" in panel.log_view.value and "Build failed" in panel.status.value
