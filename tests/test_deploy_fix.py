@@ -8,22 +8,12 @@ import pytest
 @pytest.fixture(scope="module")
 def int8_model() -> bytes:
     import keras
-    import tensorflow as tf
+
+    from jupyter_tinyml import convert
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3, activation="softmax")])
-    samples = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
-
-    def representative():
-        for sample in samples:
-            yield [sample[None]]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = converter.inference_output_type = tf.int8
-    return converter.convert()
+    return convert(model, np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32))
 
 
 def test_deploy_writes_the_firmware_project_and_shows_the_panel(shell, int8_model, capsys, tmp_path):

@@ -94,17 +94,25 @@ echo "Sketch uses 123456 bytes (12%) of program storage space."
 """
 
 
-def test_compile_errors_in_the_glue_go_back_to_the_model(digits, tmp_path, monkeypatch):
-    from jupyter_tinyml import DeployPanel, write_project
-    from jupyter_tinyml.config import TinyML
+@pytest.fixture
+def broken_glue_project(digits, tmp_path, monkeypatch):
+    """A project whose app-loop calls a function that does not exist, and a compiler on PATH that says so."""
+    from jupyter_tinyml import write_project
 
     tools = tmp_path / "bin"
     tools.mkdir()
     (tools / "arduino-cli").write_text(FAKE_ARDUINO_CLI)
     (tools / "arduino-cli").chmod(0o755)
     monkeypatch.setenv("PATH", f"{tools}:/usr/bin:/bin")
-    project = write_project(digits[0], board="nano33ble", out_dir=tmp_path / "fw",
-                            app={"app-loop": "int reading = undefined_sensor_read();"})
+    return write_project(digits[0], board="nano33ble", out_dir=tmp_path / "fw",
+                         app={"app-loop": "int reading = undefined_sensor_read();"})
+
+
+def test_compile_errors_in_the_glue_go_back_to_the_model(digits, broken_glue_project):
+    from jupyter_tinyml import DeployPanel
+    from jupyter_tinyml.config import TinyML
+
+    project = broken_glue_project
     settings = TinyML()
     settings.model = "openai/gpt-4o-mini"
     settings.mock_response = "```cpp app-loop\nint reading = analogRead(A0);\n```"
@@ -116,17 +124,11 @@ def test_compile_errors_in_the_glue_go_back_to_the_model(digits, tmp_path, monke
     assert "glue repair: 1 round(s), build ok" in panel.log_view.value
 
 
-def test_a_repair_answer_without_regions_leaves_the_sketch(digits, tmp_path, monkeypatch):
-    from jupyter_tinyml import DeployPanel, write_project
+def test_a_repair_answer_without_regions_leaves_the_sketch(digits, broken_glue_project):
+    from jupyter_tinyml import DeployPanel
     from jupyter_tinyml.config import TinyML
 
-    tools = tmp_path / "bin"
-    tools.mkdir()
-    (tools / "arduino-cli").write_text(FAKE_ARDUINO_CLI)
-    (tools / "arduino-cli").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tools}:/usr/bin:/bin")
-    project = write_project(digits[0], board="nano33ble", out_dir=tmp_path / "fw",
-                            app={"app-loop": "int reading = undefined_sensor_read();"})
+    project = broken_glue_project
     before = project.sketch.read_text()
     settings = TinyML()
     settings.model, settings.mock_response = "openai/gpt-4o-mini", "Sorry, I can't see the problem."

@@ -44,17 +44,9 @@ LABELS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight"
 
 
 def _int8(model: object, samples: np.ndarray) -> bytes:
-    def representative() -> object:
-        for sample in samples:
-            yield [sample[None]]
+    from jupyter_tinyml.quantize import convert
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    return converter.convert()
+    return convert(model, samples)
 
 
 @pytest.fixture(scope="module")

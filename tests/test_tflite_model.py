@@ -59,17 +59,9 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     model = digits_cnn()
     images = np.random.default_rng(0).random((32, 28, 28, 1)).astype("float32")
 
-    def representative() -> object:
-        for image in images:
-            yield [image[None]]
+    from jupyter_tinyml.quantize import convert
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    made = {"int8": converter.convert(), "float": tf.lite.TFLiteConverter.from_keras_model(model).convert()}
+    made = {"int8": convert(model, images), "float": convert(model, quantization="none")}
 
     top_k = tf.function(lambda scores: tf.math.top_k(scores, k=3).values,
                         input_signature=[tf.TensorSpec([1, 10], tf.float32)])
