@@ -8,6 +8,7 @@ the buttons do; a button runs its action on a worker thread so the notebook stay
 from __future__ import annotations
 
 import html
+import os
 import threading
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -45,7 +46,8 @@ class DeployPanel(widgets.VBox):
                  port: str | None = None, samples: Any = None, check_samples: int = 50,
                  ports: Iterable[Any] | None = None, repair: Any = "notebook") -> None:
         self.project = project
-        self.project_dir = Path(getattr(project, "root", project))
+        # A folder (str or Path; a Path has a `root` attribute of its own) or a firmware.Project.
+        self.project_dir = Path(project) if isinstance(project, (str, os.PathLike)) else Path(project.root)
         self.tflite = tflite
         self.samples = samples
         self.check_samples = check_samples
