@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 # sources reinstalls, and removing the old build makes the hook build it again.
 LAB_SOURCES := $(wildcard labextension/src/*.ts labextension/style/*) labextension/package.json labextension/package-lock.json
 
-.PHONY: demo test bench clean chromium
+.PHONY: demo test bench clean chromium arm-tools
 
 $(STAMP): pyproject.toml $(LAB_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,10 +23,19 @@ chromium:
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; \
 	  else echo "chromium is not installed and this is not root: the browser tests will skip"; fi; }
 
-demo: $(STAMP)
+# Debian's Arm cross compiler, newlib and QEMU for the virtual board (tests/test_virtual_board.py): same pattern.
+ARM_TOOLS := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+arm-tools:
+	@{ command -v arm-none-eabi-gcc && command -v qemu-system-arm && \
+	   test -f /usr/lib/arm-none-eabi/newlib/libc_nano.a; } >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(ARM_TOOLS) >/dev/null; \
+	  else echo "$(ARM_TOOLS) are not installed and this is not root: the virtual board tests will skip"; fi; }
+
+demo: $(STAMP) arm-tools
 	LITELLM_LOCAL_MODEL_COST_MAP=True $(PY) scripts/run_demo.py
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium arm-tools
 	LITELLM_LOCAL_MODEL_COST_MAP=True $(PY) -m pytest -q
 
 bench: $(STAMP)

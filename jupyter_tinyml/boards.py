@@ -13,7 +13,7 @@ from .errors import ConfigError
 
 UsbId = tuple[int, int]
 
-UPLOAD_METHODS = ("bossac", "uf2", "esptool", "mbed-copy", "arduino-cli")
+UPLOAD_METHODS = ("bossac", "uf2", "esptool", "mbed-copy", "arduino-cli", "qemu")
 
 # USB-serial bridge chips: a port with one of these is some board we cannot name (the chips sit on thousands of
 # boards), listed as "unknown board on a CH340 USB-serial chip". Ids from the vendors' driver tables.

@@ -513,6 +513,10 @@ def build(project_dir: str | os.PathLike[str], board: Board | str, *, arduino_cl
     ToolNotFoundError saying what to install.
     """
     board = as_board(board)
+    if board.upload == "qemu":  # the virtual board: the C target compiled for QEMU (virtual_board.py)
+        from . import virtual_board
+
+        return virtual_board.build(project_dir, board, output_dir=output_dir, on_output=on_output, timeout=timeout)
     project = Path(project_dir)
     if not project.is_dir():
         raise ConfigError(f"No project folder at {project}: write the project first (firmware.write_project).")
@@ -769,7 +773,7 @@ def upload(image_or_project: Any, board: Board | str, port: str | None = None, *
 
     image_or_project: a BuildResult, an image file (.bin/.uf2/.hex), or the project folder build() wrote into.
     port: the board's serial port (None: the one attached board of this kind). method: override the catalogue's
-    upload method ("bossac", "uf2", "esptool", "mbed-copy", "arduino-cli").
+    upload method ("bossac", "uf2", "esptool", "mbed-copy", "arduino-cli", "qemu": the virtual board).
     progress(done, total, stage) reports bytes or pages written; on_output(line) sees tools' output.
     timeout bounds the tool; bootloader_timeout the wait for the bootloader port or drive after the 1200-baud
     touch; return_timeout the wait for the sketch's port afterwards. ports (a callable returning pyserial
@@ -777,6 +781,10 @@ def upload(image_or_project: Any, board: Board | str, port: str | None = None, *
     """
     board = as_board(board)
     method = method or board.upload
+    if method == "qemu":  # the virtual board: start QEMU; the result's port is its UART's pty
+        from . import virtual_board
+
+        return virtual_board.upload(image_or_project, board, progress=progress)
     artifacts, project = _resolve_image(image_or_project, board)
     lister = _lister(ports)
     steps = {"bossac": _upload_bossac, "uf2": _upload_drive, "mbed-copy": _upload_drive, "esptool": _upload_esptool,

@@ -365,7 +365,7 @@ def _reject_float_ops(content: bytes, quantization: str) -> None:
     it keeps the op in float between DEQUANTIZE and QUANTIZE, which int8-only firmware cannot run.
     """
     try:
-        ops = _interpreter(content)._get_ops_details()
+        ops = interpreter_for(content)._get_ops_details()
     except Exception:  # private API of the interpreter: without it there is nothing to check
         return
     float_ops = []
@@ -406,7 +406,7 @@ def evaluate(tflite: bytes | str | Path, x: Any, y: Any = None, *, batch_size: i
     """
     if int(batch_size) < 1:
         raise QuantizationError(f"batch_size must be at least 1, got {batch_size}.")
-    interpreter = _interpreter(_tflite_bytes(tflite))
+    interpreter = interpreter_for(_tflite_bytes(tflite))
     outputs = _run(interpreter, x, int(batch_size))
     n, width = outputs.shape
     task, truth, _ = _read_labels(y, n, width)
@@ -437,15 +437,18 @@ def _tflite_bytes(tflite: bytes | str | Path) -> bytes:
     return content
 
 
-def _interpreter(content: bytes) -> Any:
+def interpreter_for(content: bytes, *, reference: bool = False) -> Any:
+    """A LiteRT interpreter for the model. reference=True uses TFLite's reference kernels, which a
+    microcontroller's kernels match (the default optimized ones may differ by an output step or two)."""
     try:
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
     except ImportError:  # older setups: TensorFlow's own (deprecated) interpreter
         import tensorflow as tf
 
-        Interpreter = tf.lite.Interpreter
+        Interpreter, OpResolverType = tf.lite.Interpreter, tf.lite.experimental.OpResolverType
+    options = {"experimental_op_resolver_type": OpResolverType.BUILTIN_REF} if reference else {}
     try:
-        return Interpreter(model_content=content)
+        return Interpreter(model_content=content, **options)
     except Exception as error:  # ValueError/RuntimeError from a corrupt flatbuffer or an unknown op
         raise QuantizationError(f"The TFLite interpreter cannot load this model: {_first_line(error)}") from error
 
@@ -682,7 +685,7 @@ def _float_outputs(model: Any, x: np.ndarray, float_content: bytes) -> np.ndarra
     if hasattr(model, "predict"):
         outputs = np.asarray(model.predict(x.astype(np.float32), batch_size=256, verbose=0))
     else:  # a SavedModel directory: its float32 TFLite conversion computes the same function
-        outputs = _run(_interpreter(float_content), x, 256)
+        outputs = _run(interpreter_for(float_content), x, 256)
     return outputs.reshape(len(x), -1).astype(np.float32)
 
 
@@ -702,7 +705,7 @@ def detect_quantization(tflite: bytes | str | Path) -> str:
     float16 weights "float16"; int8 weights with float activations "dynamic". A dynamic-range model whose
     weights were all too small for the converter to quantize (under 1,024 elements) reads as "none".
     """
-    interpreter = _interpreter(_tflite_bytes(tflite))
+    interpreter = interpreter_for(_tflite_bytes(tflite))
     input_type = np.dtype(interpreter.get_input_details()[0]["dtype"]).name
     if input_type in ("int8", "uint8"):
         return "int8"

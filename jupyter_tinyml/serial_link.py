@@ -640,9 +640,9 @@ class BoardLink:
         device = self.info()
         self._check_same_model(device, n_in, n_out, source, target)
 
-        from .quantize import _interpreter
+        from .quantize import interpreter_for
 
-        interpreter = _interpreter(content)
+        interpreter = interpreter_for(content, reference=True)  # what TFLite Micro and the C target compute
         interpreter.allocate_tensors()
         input_detail = interpreter.get_input_details()[0]
         output_index = interpreter.get_output_details()[0]["index"]

@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ai_edge_litert.interpreter import Interpreter  # noqa: E402
+from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: E402
 
 from jupyter_tinyml import tflite_model  # noqa: E402
 
@@ -42,7 +42,8 @@ class Peer:
     def __init__(self, options: argparse.Namespace) -> None:
         self.options = options
         content = Path(options.model).read_bytes()
-        self.interpreter = Interpreter(model_content=content)
+        # A board computes what TFLite's reference kernels compute (TFLite Micro's are the same).
+        self.interpreter = Interpreter(model_content=content, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
         self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]

@@ -249,17 +249,27 @@ def _build_instructions(name: str, fqbn: str | None, platformio_board: str | Non
 
 def write_project(tflite: TFLite, board: Union[Board, str, Any], out_dir: Union[str, "os.PathLike[str]"],
                   labels: Sequence[Any] | None = None, app: Mapping[str, str] | None = None, *,
-                  name: str | None = None) -> Project:
+                  name: str | None = None, target: str = "auto") -> Any:
     """Write a TFLite Micro firmware project for `board` into `out_dir`; returns what was written.
 
     `tflite` is the model (bytes or a .tflite path); `board` a catalogue name or Board; `labels` one name per output
     value (default: the indices); `app` maps region names (firmware.REGION_NAMES) to application glue, the rest keep
     the serial-driven default. `name` names the sketch and the model on the serial line (default "tinyml_model").
+    `target`: "arduino" (a TFLite Micro sketch + platformio.ini, returns Project), "c" (the portable C target: no
+    interpreter, returns c_project.CProject), or "auto": "c" for the virtual board, which runs only C, else "arduino".
 
     Raises, before writing anything: QuantizationError when TFLite Micro lacks one of the model's ops or cannot run
     it; ConfigError when it does not fit the board (flash or RAM, with the numbers), for labels that do not match
     the outputs, an unknown region, or a model with several inputs or outputs.
     """
+    if target not in ("auto", "arduino", "c"):
+        raise ConfigError(f"Unknown target {target!r}: use 'arduino' (TFLite Micro sketch), 'c' (portable C) or 'auto'.")
+    if target == "c" or (target == "auto" and getattr(_board(board), "upload", "") == "qemu"):
+        if app:
+            raise ConfigError("The portable C target has no application regions: it is driven over serial only.")
+        from .c_project import write_c_project
+
+        return write_c_project(tflite, _board(board), out_dir, labels, name=name)
     data = model_bytes(tflite)
     target = _board(board)
     sketch_name = _sketch_name(name)
