@@ -180,6 +180,7 @@ def build(source: Any, board: Board | str = BOARD_ID, *, output_dir: str | os.Pa
         out = Path(source) / "build" / board.id
     else:
         out = Path(tempfile.mkdtemp(prefix="tinyml-virtual-"))
+    out = out.resolve()  # the compiler runs with cwd=out: every path it gets must be absolute
     src = out / "src"
     if src.exists():
         shutil.rmtree(src)

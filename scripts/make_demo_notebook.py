@@ -22,6 +22,22 @@ cells = [
     new_code_cell("%%tinyml_prep --run\nUse the digit images and labels; keep 20% for testing."),
     new_code_cell("%%tinyml_train --run\nA small CNN that fits an Arduino Nano 33 BLE Sense."),
     new_code_cell("%%tinyml_convert --run --board nano33ble\nFull-integer int8 with int8 input and output; write model.tflite."),
+    new_markdown_cell(
+        "## On a board\n"
+        "No board at hand: the virtual Cortex-M4 (QEMU) runs the same serial protocol as a real one, with the "
+        "model compiled to plain C (no interpreter). With a board plugged in, pick it with `--board` and use the "
+        "panel's buttons."
+    ),
+    new_code_cell("%%tinyml_deploy --run --board virtual-cortex-m4\nDeploy to the virtual board and check it over serial."),
+    new_code_cell(
+        "# What the panel's Build, Flash and Check buttons do, run here so the notebook runs unattended.\n"
+        "device_build = deploy_panel.build()\n"
+        "device_upload = deploy_panel.flash()\n"
+        "device_check = deploy_panel.check()\n"
+        "if device_check is None:  # each step reports its problem in the panel; unattended, stop here with it\n"
+        "    raise RuntimeError(deploy_panel.log_view.value)\n"
+        "device_check"
+    ),
     new_markdown_cell("## Summary\nWhat the demo measured, written to `summary.json` beside this notebook."),
     new_code_cell(
         "import json\n\n"
@@ -33,6 +49,12 @@ cells = [
         "    \"arena_bytes\": model_info.arena_bytes,\n"
         "    \"ops\": [op.name for op in model_info.ops],\n"
         "    \"worst_layer\": quantization.summary()[\"worst_layer\"],\n"
+        "    \"device\": project.board.id,\n"
+        "    \"on_device_agreement\": float(device_check.agreement),\n"
+        "    \"on_device_max_diff_steps\": int(device_check.max_abs_diff),\n"
+        "    \"device_flash_bytes\": int(device_build.flash_bytes),\n"
+        "    \"device_ram_bytes\": int(device_build.ram_bytes),\n"
+        "    \"device_latency_us_emulated\": float(device_check.latency_us_median),\n"
         "    \"num_parameters\": int(model.count_params()),\n"
         "    \"test_samples\": int(len(x_test)),\n"
         "}\n"
@@ -40,6 +62,7 @@ cells = [
         "    json.dump(summary, file, indent=2)\n"
         "summary"
     ),
+    new_code_cell("from jupyter_tinyml import virtual_board\n\nfor board in virtual_board.running():  # stop QEMU\n    board.stop()"),
 ]
 notebook = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
 path = Path(__file__).resolve().parents[1] / "example_notebooks" / "01_digits_lifecycle.ipynb"

@@ -29,7 +29,7 @@ def test_deploy_writes_the_firmware_project_and_shows_the_panel(shell, int8_mode
     assert "FullyConnected" in (sketch / "op_resolver.h").read_text()
     assert type(shell.user_ns["project"]).__name__ == "Project"
     assert "# tinyml deploy · offline recipe" in shell.rl_next_input
-    assert "DeployPanel(project, tflite_model, samples=x_test)" in shell.rl_next_input
+    assert "deploy_panel = DeployPanel(project, tflite_model, samples=x_test)" in shell.rl_next_input
 
 
 def test_deploy_needs_a_board(shell, int8_model, capsys):

@@ -37,7 +37,7 @@ class CProject:
         return "\n".join([
             f"C project {self.name!r} for the {self.board.name} ({self.board.id}) in {self.root}",
             f"  files:   {', '.join(path.name for path in self.files)}",
-            f"  ops ({len(self.ops)}): {', '.join(dict.fromkeys(self.ops))}",
+            f"  ops ({len(set(self.ops))}): {', '.join(dict.fromkeys(self.ops))}",
             f"  arena:   {self.arena_bytes:,} B (static memory plan, buffers reused by lifetime)",
             f"  weights: {self.flash_bytes:,} B of constants (+ ~{CODE_ESTIMATE_BYTES // 1024} KiB code, estimate)",
         ])
@@ -63,7 +63,7 @@ def write_c_project(tflite: TFLite, board: Any, out_dir: str | os.PathLike[str],
             f"the model does not fit the {board.name}: flash {flash_needed:,} B needed of {board.flash_bytes:,} B, "
             f"arena {model.arena_bytes:,} B of {board.ram_bytes:,} B RAM — shrink the model or pick a bigger board"
         )
-    folder = Path(out_dir) / project_name
+    folder = (Path(out_dir) / project_name).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     contents = {**model.files, "tinyml_labels.c": labels_c(names)}
     written = []
