@@ -1,21 +1,15 @@
 """Reads a .tflite: ops, tensors, quantization parameters, sizes, and the TFLite Micro arena it needs.
 
 Exact parts are pure functions of the model bytes: the firmware, the widgets and the magics all use them.
-The flatbuffer is read with the schema module that ships in `tflite_micro`; the arena is measured by running
-the model in TFLite Micro's own Python runtime, in a child process, because that runtime crashes the process
-(segmentation fault) on some too-small arenas and a notebook kernel must survive the search. Neither
-TensorFlow nor the runtime is imported at module level: `import jupyter_tinyml` stays fast.
+The flatbuffer is read with the schema module that ships in `tflite_micro`; the arena is measured by
+`arena`, which runs TFLite Micro's own Python runtime in a child process (`measure_arena` and
+`probe_tflm_ops` are re-exported from there). Neither TensorFlow nor the runtime is imported at module
+level: `import jupyter_tinyml` stays fast.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import os
-import queue
-import subprocess
-import sys
-import tempfile
-import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from html import escape
@@ -33,12 +27,18 @@ ARENA_ALIGNMENT = 16
 # Defaults of the stated margin; `inspect` explains them.
 MARGIN_FRACTION = 0.10
 MARGIN_BYTES = 1024
-# One run of the model in the child process; a tiny CNN takes milliseconds, so this only stops a hang.
-TRY_TIMEOUT_S = 120.0
-# The search gives up past this (a microcontroller has at most a few MiB of RAM).
-ARENA_CEILING = 1 << 30
 
 _DATA = Path(__file__).parent / "data"
+# Defined in `arena`, which imports this module; loaded on first use so that neither import runs the other.
+_FROM_ARENA = ("measure_arena", "probe_tflm_ops", "TRY_TIMEOUT_S", "ARENA_CEILING")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_ARENA:
+        from . import arena
+
+        return getattr(arena, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -270,298 +270,6 @@ def kernel_scratch_bytes(tflite: TFLite) -> int:
     return _round_up(largest)
 
 
-# ----------------------------------------------------------------------------------- the arena search
-
-
-def _worker_main() -> None:
-    """Runs in the child process: answers arena tries for the model it was last sent (see `_RuntimeWorker`).
-
-    Requests on stdin, one line each: `model <length> <inputs>` followed by the raw bytes; `try <arena>`;
-    `record <arena>`. Answers on stdout, one line each: `ready`; `ok [<recorded total>]`, `alloc <message>`
-    (the interpreter could not be built, e.g. the arena is too small), `invoke <message>` or `crash <message>`.
-    TFLite Micro prints its reasons to stderr; they are read back from a temporary file so the answer can carry
-    them. Where the OS can fork, each try runs in a forked copy, so a crash of the runtime costs milliseconds
-    instead of a new process.
-    """
-    answers = os.fdopen(os.dup(1), "w", buffering=1)
-    log = tempfile.TemporaryFile()
-    os.dup2(log.fileno(), 1)
-    os.dup2(log.fileno(), 2)
-    import numpy as np
-    from tflite_micro.python.tflite_micro import runtime
-
-    def printed_since(start: int) -> str:
-        log.seek(start)
-        text = log.read().decode("utf-8", "replace")
-        log.seek(0, 2)
-        return " | ".join(line.strip() for line in text.splitlines() if line.strip())[:400]
-
-    def run(command: str, arena: int, model: bytes, n_inputs: int) -> str:
-        start = log.seek(0, 2)
-        try:
-            interpreter = runtime.Interpreter.from_bytes(model, arena_size=arena)
-        except Exception as error:
-            return f"alloc {printed_since(start) or error}"
-        try:
-            for index in range(n_inputs):
-                # Zeros, not whatever the arena held: an index or a shape input must be valid to run.
-                details = interpreter.get_input_details(index)
-                interpreter.set_input(np.zeros(details["shape"], dtype=details["dtype"]), index)
-            interpreter.invoke()
-        except Exception as error:
-            return f"invoke {printed_since(start) or error} ({error})"
-        recorded = ""
-        if command == "record":
-            start = log.seek(0, 2)
-            interpreter.print_allocations()
-            for text in printed_since(start).split(" | "):
-                if "Arena allocation total" in text:
-                    recorded = " " + text.split("total")[1].split()[0]
-        return f"ok{recorded}"
-
-    def run_forked(command: str, arena: int, model: bytes, n_inputs: int) -> str:
-        start = log.seek(0, 2)
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the copy: one try, its answer into the pipe, and out without any cleanup
-            os.close(read_end)
-            try:
-                answer = run(command, arena, model, n_inputs)
-            except BaseException as error:
-                answer = f"alloc {error}"
-            os.write(write_end, answer.encode("utf-8", "replace"))
-            os._exit(0)
-        os.close(write_end)
-        chunks = []
-        while chunk := os.read(read_end, 65536):
-            chunks.append(chunk)
-        os.close(read_end)
-        _, status = os.waitpid(pid, 0)
-        answer = b"".join(chunks).decode("utf-8", "replace")
-        if not answer:
-            signal = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-            answer = f"crash the TFLite Micro runtime crashed (signal {signal}): {printed_since(start)}"
-        return answer
-
-    requests = sys.stdin.buffer
-    model, n_inputs = b"", 0
-    while True:
-        line = requests.readline()
-        if not line:
-            return
-        command, *args = line.decode().split()
-        if command == "model":
-            model, n_inputs = requests.read(int(args[0])), int(args[1])
-            answers.write("ready\n")
-            continue
-        answer = (run_forked if hasattr(os, "fork") else run)(command, int(args[0]), model, n_inputs)
-        answers.write(answer.replace("\n", " ") + "\n")
-
-
-class _RuntimeWorker:
-    """A child Python process that runs TFLite Micro for us; restarted when the runtime crashes it."""
-
-    def __init__(self, timeout: float = TRY_TIMEOUT_S) -> None:
-        self.timeout = timeout
-        self.process: subprocess.Popen[bytes] | None = None
-        self.lines: queue.Queue[bytes] = queue.Queue()
-        self.model = b""
-        self.n_inputs = 0
-        self.crashes = 0
-
-    def _start(self) -> None:
-        package_parent = str(Path(__file__).resolve().parent.parent)
-        code = (f"import sys; sys.path.insert(0, {package_parent!r}); "
-                "from jupyter_tinyml.tflite_model import _worker_main; _worker_main()")
-        self.process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        self.lines = queue.Queue()
-        stdout = self.process.stdout
-        assert stdout is not None
-        lines = self.lines
-
-        def read() -> None:
-            for line in iter(stdout.readline, b""):
-                lines.put(line)
-            lines.put(b"")  # the child is gone
-
-        # A reader thread, so that waiting for an answer can time out on every platform.
-        threading.Thread(target=read, daemon=True).start()
-        self._send(f"model {len(self.model)} {self.n_inputs}\n".encode() + self.model)
-        if self._answer() != "ready":
-            raise QuantizationError("the TFLite Micro runtime did not start in a child process — "
-                                    "check that `python -c 'import tflite_micro'` works in this environment")
-
-    def _send(self, data: bytes) -> None:
-        assert self.process is not None and self.process.stdin is not None
-        try:
-            self.process.stdin.write(data)
-            self.process.stdin.flush()
-        except (BrokenPipeError, OSError):
-            pass  # the child died; _answer reads the end of its output and reports it
-
-    def _answer(self) -> str:
-        try:
-            line = self.lines.get(timeout=self.timeout)
-        except queue.Empty:
-            self.close()
-            raise QuantizationError(f"TFLite Micro ran the model for more than {self.timeout:.0f} s in one try — "
-                                    "the model is too large to measure here; try a smaller model") from None
-        return line.decode("utf-8", "replace").strip()
-
-    def load(self, model: bytes, n_inputs: int) -> None:
-        self.model, self.n_inputs = model, n_inputs
-        if self.process is None:
-            self._start()
-            return
-        self._send(f"model {len(model)} {n_inputs}\n".encode() + model)
-        if self._answer() != "ready":  # the child had died: start afresh with this model
-            self.close()
-            self._start()
-
-    def ask(self, command: str, arena: int) -> str:
-        """`ok [...]`, `alloc ...`, `invoke ...`, or `crash` when the runtime killed the child (then restarted)."""
-        if self.process is None:
-            self._start()
-        self._send(f"{command} {arena}\n".encode())
-        answer = self._answer()
-        if answer:
-            return answer
-        self.crashes += 1
-        self.close()
-        self._start()
-        return "crash the TFLite Micro runtime crashed (segmentation fault)"
-
-    def close(self) -> None:
-        if self.process is not None:
-            if self.process.stdin is not None:
-                self.process.stdin.close()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-            if self.process.stdout is not None:
-                self.process.stdout.close()
-            self.process = None
-
-
-@dataclass(frozen=True)
-class _Arena:
-    measured: int | None
-    recorded: int | None
-    error: str | None
-    tries: int
-
-
-_ARENA_CACHE: dict[str, _Arena] = {}
-
-
-def _first_guess(model: Any) -> int:
-    """An arena that is very likely big enough, so the search rarely starts in the crash-prone small sizes:
-    every non-constant tensor of the main subgraph side by side, plus room for TFLite Micro's structs."""
-    subgraph = model.Subgraphs(0)
-    width = {"int8": 1, "uint8": 1, "bool": 1, "int16": 2, "float16": 2, "int32": 4, "float32": 4}
-    total = 0
-    for t in range(subgraph.TensorsLength()):
-        tensor = subgraph.Tensors(t)
-        buffer = model.Buffers(tensor.Buffer()) if tensor.Buffer() < model.BuffersLength() else None
-        if buffer is not None and buffer.DataLength() > 0:
-            continue  # a constant: read from flash, not copied into the arena
-        elements = math.prod(max(int(d), 1) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else 1
-        dtype = _enum_names("TensorType").get(tensor.Type(), "").lower()
-        total += _round_up(elements * width.get(dtype, 8)) + 128
-    return max(4096, _round_up(total + 256 * subgraph.OperatorsLength() + 2048, 1024))
-
-
-def _search(data: bytes, worker: _RuntimeWorker) -> _Arena:
-    model = _root(data)
-    worker.load(data, model.Subgraphs(0).InputsLength())
-    tries = 0
-
-    def attempt(arena: int, command: str = "try") -> str:
-        nonlocal tries
-        tries += 1
-        return worker.ask(command, arena)
-
-    # 1. Grow until one arena allocates and invokes.
-    low, high = 0, _first_guess(model)  # `low` always fails (0 trivially), `high` is the candidate
-    # The guess already holds every activation side by side; far beyond it, a failure is not about the arena.
-    ceiling = min(ARENA_CEILING, high * 64)
-    answer = attempt(high, "record")
-    invoke_failures = 0
-    while not answer.startswith("ok"):
-        if answer.startswith("invoke"):
-            invoke_failures += 1
-            # Allocation succeeded, so the arena was big enough to plan; a second invoke failure at 4x the size
-            # is not about the arena.
-            if invoke_failures >= 2:
-                return _Arena(None, None, f"TFLite Micro cannot run this model: {answer[7:]}", tries)
-        if high >= ceiling:
-            return _Arena(None, None, f"TFLite Micro cannot run this model even with a {high:,}-byte arena: "
-                                      f"{answer.partition(' ')[2]}", tries)
-        low, high = high, high * (4 if answer.startswith("invoke") else 2)
-        answer = attempt(high, "record")
-    recorded = int(answer.split()[1]) if len(answer.split()) > 1 else None
-
-    # 2. Bracket the recorded total: the smallest working arena is usually within a few bytes of it.
-    if recorded is not None:
-        for candidate in (_round_up(recorded) - ARENA_ALIGNMENT, _round_up(recorded)):
-            if low < candidate < high:
-                if attempt(candidate).startswith("ok"):
-                    high = candidate
-                else:
-                    low = candidate
-
-    # 3. Bisect on multiples of 16 bytes.
-    while high - low > ARENA_ALIGNMENT:
-        middle = (low + high) // 2 // ARENA_ALIGNMENT * ARENA_ALIGNMENT
-        if middle <= low:
-            middle = low + ARENA_ALIGNMENT
-        if attempt(middle).startswith("ok"):
-            high = middle
-        else:
-            low = middle
-    # The recorded total is what the allocator held after a successful run; below it the same allocator can only
-    # have fitted through alignment slack, so the larger figure is the one to trust.
-    measured = max(high, _round_up(recorded)) if recorded is not None else high
-    return _Arena(measured, recorded, None, tries)
-
-
-def _arena(data: bytes) -> _Arena:
-    key = hashlib.sha256(data).hexdigest()
-    if key not in _ARENA_CACHE:
-        missing = unsupported_ops(data)
-        if missing:
-            return _Arena(None, None, f"TFLite Micro has no kernel for {', '.join(missing)}", 0)
-        worker = _RuntimeWorker()
-        try:
-            _ARENA_CACHE[key] = _search(data, worker)
-        finally:
-            worker.close()
-    return _ARENA_CACHE[key]
-
-
-def measure_arena(tflite: TFLite) -> int:
-    """The smallest tensor arena, in bytes and a multiple of 16, with which TFLite Micro's runtime builds the
-    interpreter (AllocateTensors) and invokes the model once.
-
-    Found by trying arenas in a child process (the runtime can crash on a too-small one): first a generous
-    guess from the tensor sizes, doubled until it works, then a bisection to 16 bytes, started next to the total
-    that TFLite Micro's RecordingMicroAllocator reports for the working run. The result is never below that
-    recorded total. Cached by the SHA-256 of the bytes. Raises QuantizationError when the model uses an op
-    TFLite Micro lacks or cannot run at all.
-    """
-    data = model_bytes(tflite)
-    arena = _arena(data)
-    if arena.measured is None:
-        advice = ("replace those layers with ones TFLite Micro supports and convert again" if unsupported_ops(data)
-                  else "this model does not run in TFLite Micro as converted; try converting it again with int8 "
-                       "builtin ops only (TFLITE_BUILTINS_INT8)")
-        raise QuantizationError(f"the tensor arena cannot be measured: {arena.error} — {advice}")
-    return arena.measured
-
-
 # ------------------------------------------------------------------------------------------- inspect
 
 
@@ -595,6 +303,8 @@ def inspect(tflite: TFLite, *, margin_fraction: float = MARGIN_FRACTION,
     When the model uses an op TFLite Micro lacks, nothing is run: arena_* are None, `unsupported_ops` lists
     the ops and `arena_error` says so.
     """
+    from .arena import _arena  # here, not at the top: arena builds on this module
+
     data = model_bytes(tflite)
     op_list = ops(data)
     missing = sorted({op.name for op in op_list if not op.supported_by_tflm})
@@ -652,72 +362,3 @@ def describe_html(inspection: ModelInspection) -> str:
                     f'<td style="text-align:left">{escape(text.strip())}</td></tr>')
     return f'<table class="tinyml-model">{"".join(rows)}</table>'
 
-
-# ------------------------------------------------------------------------- regenerating data/tflm_ops.txt
-
-
-def _probe_model(name: str, custom: bool, sentinel: str, sentinel_custom: bool) -> bytes:
-    """A model whose only operators are `name` then `sentinel`, an op the runtime lacks. TFLite Micro looks up
-    every operator's kernel before it prepares any, so the lookup error names `name` if it is missing and the
-    sentinel if it is not, and nothing ever runs on the empty tensors."""
-    import flatbuffers
-
-    schema = _schema()
-    codes = []
-    for op_name, is_custom in ((name, custom), (sentinel, sentinel_custom)):
-        code = schema.OperatorCodeT()
-        value = schema.BuiltinOperator.CUSTOM if is_custom else getattr(schema.BuiltinOperator, op_name)
-        code.builtinCode = value
-        code.deprecatedBuiltinCode = min(value, schema.BuiltinOperator.PLACEHOLDER_FOR_GREATER_OP_CODES)
-        code.customCode = op_name if is_custom else None
-        code.version = 1
-        codes.append(code)
-    subgraph = schema.SubGraphT()
-    subgraph.tensors, subgraph.inputs, subgraph.outputs = [], [], []
-    subgraph.operators = []
-    for index in range(2):
-        operator = schema.OperatorT()
-        operator.opcodeIndex, operator.inputs, operator.outputs = index, [], []
-        if index == 0 and name == "VAR_HANDLE" and not custom:  # the Python runtime reads its shared name
-            operator.builtinOptionsType = schema.BuiltinOptions.VarHandleOptions
-            operator.builtinOptions = schema.VarHandleOptionsT()
-            operator.builtinOptions.sharedName = "probe"
-        subgraph.operators.append(operator)
-    model = schema.ModelT()
-    model.version, model.operatorCodes, model.subgraphs = 3, codes, [subgraph]
-    model.buffers = [schema.BufferT()]
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
-    return bytes(builder.Output())
-
-
-def probe_tflm_ops(custom_candidates: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
-    """(builtin names, custom names) that the installed TFLite Micro runtime has kernels for, found by asking it.
-
-    Every name of the BuiltinOperator enum is tried; custom names only from `custom_candidates`. This is how
-    data/tflm_ops.txt was made: the runtime's resolver registers every op through MicroMutableOpResolver's
-    Add* methods, so the list is what `MicroMutableOpResolver::AddXxx()` offers in that TFLite Micro version.
-    """
-    schema = _schema()
-    builtins = sorted(name for name, value in vars(schema.BuiltinOperator).items()
-                      if not name.startswith("_") and isinstance(value, int)
-                      and name not in ("CUSTOM", "PLACEHOLDER_FOR_GREATER_OP_CODES", "DELEGATE"))
-    worker = _RuntimeWorker(timeout=30)
-
-    def failing_op(model: bytes) -> str:
-        worker.load(model, 0)
-        answer = worker.ask("try", 1 << 16)
-        # TFLite Micro says "Failed to get registration from op code NAME" (CUSTOM for any custom op).
-        return answer.partition("registration from op code ")[2].split(" ")[0].strip("'|")
-
-    try:
-        supported = [name for name in builtins
-                     if failing_op(_probe_model(name, False, "TINYML_PROBE_SENTINEL", True)) == "CUSTOM"]
-        missing = [name for name in builtins if name not in supported]
-        custom: list[str] = []
-        if custom_candidates and missing:
-            custom = [name for name in custom_candidates
-                      if failing_op(_probe_model(name, True, missing[0], False)) == missing[0]]
-    finally:
-        worker.close()
-    return supported, custom
