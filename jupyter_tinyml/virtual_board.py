@@ -34,8 +34,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .boards import Board, as_board
+from .build import BuildResult, parse_diagnostics
 from .errors import BoardError, BuildError, ConfigError, NoAnswerError, ToolNotFoundError
-from .flash import BuildResult, UploadResult, parse_diagnostics
+from .flash import UploadResult
 
 OutputCallback = Callable[[str], None]
 
