@@ -10,19 +10,21 @@ import argparse
 import shlex
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from . import boards, context
 from .cells import Provenance, writer_for
 from .comm import LabLink, lab_status
 from .config import TinyML
 from .errors import TinyMLError
 from .failures import CellWatcher
-from .stages import base
+
+if TYPE_CHECKING:  # numpy (context), litellm's wrapper and the checks load on first use: %load_ext stays fast
+    from .context import NotebookContext
+    from .stages import base
 
 STAGE_MODULES = {
     "prep": "jupyter_tinyml.stages.prep",
@@ -165,7 +167,9 @@ class TinyMLMagics(Magics):
                 raise UsageError(f"tinyml: write settings as key=value (got {assignment!r}).")
             try:
                 if name.strip() == "board" and value.strip():
-                    boards.find_board(value)
+                    from .boards import find_board
+
+                    find_board(value)
                 self.settings.set(name.strip(), value.strip())
             except TinyMLError as error:
                 raise UsageError(f"tinyml: {error}") from None
@@ -182,11 +186,13 @@ class TinyMLMagics(Magics):
         settings = self.settings
         print(f"model:   {settings.model or 'none: offline recipes'}" + (f" at {settings.api_base}" if settings.api_base else ""))
         print(f"board:   {settings.board or 'none set'}")
+        from .context import estimate_tokens
+
         snapshot = self.capture(request="", budget=settings.token_budget, board_name=settings.board or None)
         rendered = snapshot.render()
         print(
             f"context: {len(snapshot.variables)} variables, {len(snapshot.recent_cells)} recent cells, "
-            f"~{context.estimate_tokens(rendered)} of {settings.token_budget} tokens"
+            f"~{estimate_tokens(rendered)} of {settings.token_budget} tokens"
             + (f"; left out: {len(snapshot.dropped)}" if snapshot.dropped else "")
         )
         failed = self.failures.last
@@ -210,8 +216,11 @@ class TinyMLMagics(Magics):
             )
         self.generate(name, cell, arguments, board_name=arguments.board)
 
-    def capture(self, *, request: str, budget: int, board_name: str | None, last_error: str | None = None) -> context.NotebookContext:
-        board = boards.find_board(board_name).limits() if board_name else None
+    def capture(self, *, request: str, budget: int, board_name: str | None, last_error: str | None = None) -> NotebookContext:
+        from . import context
+        from .boards import find_board
+
+        board = find_board(board_name).limits() if board_name else None
         if last_error is None and self.failures.last is not None:
             last_error = self.failures.last.error
         return context.capture_shell(
@@ -256,7 +265,9 @@ class TinyMLMagics(Magics):
             stage = load_stage(name)
             if not settings.offline:
                 print(f"[tinyml {name}] asking {settings.model} ...", flush=True)
-            generation = base.generate(
+            from .stages.base import generate
+
+            generation = generate(
                 stage,
                 asked,
                 snapshot,

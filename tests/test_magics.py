@@ -33,14 +33,14 @@ def test_stage_help_comes_from_magic_arguments(shell):
     assert "--model" in doc and "--run" in doc and "--no-insert" in doc and "Data preparation" in doc
 
 
-def test_load_ext_imports_neither_litellm_nor_tensorflow():
+def test_load_ext_imports_neither_litellm_nor_tensorflow_nor_numpy():
     code = textwrap.dedent(
         """
         import sys
         from IPython.core.interactiveshell import InteractiveShell
         ip = InteractiveShell.instance()
         ip.run_line_magic("load_ext", "jupyter_tinyml")
-        print(sorted(m for m in ("litellm", "tensorflow", "keras", "openai") if m in sys.modules))
+        print(sorted(m for m in ("litellm", "tensorflow", "keras", "openai", "numpy") if m in sys.modules))
         """
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
