@@ -87,12 +87,13 @@ def interpreter_microseconds(tflite: bytes, sample: np.ndarray, reference: bool)
 def main() -> None:
     from jupyter_tinyml import inspect
     from jupyter_tinyml.firmware.c_target import generate_c
+    from jupyter_tinyml.quantize import quantize_values
 
     tflite, x_test = digits_model()
     info = inspect(tflite)
     model = generate_c(tflite)
     detail = info.inputs[0]
-    sample = np.clip(np.round(x_test[:1] / detail.scale + detail.zero_point), -128, 127).astype(np.int8)
+    sample = quantize_values(x_test[:1], np.int8, detail.scale, detail.zero_point)
     c_us = c_microseconds(model.files, sample.tobytes())
     ref_us = interpreter_microseconds(tflite, sample, reference=True)
     opt_us = interpreter_microseconds(tflite, sample, reference=False)

@@ -501,24 +501,36 @@ def _model_input(x: Any, detail: dict, signature: tuple) -> np.ndarray:
     _check_sample_shape(data.shape, signature, "x")
     dtype = np.dtype(detail["dtype"])
     if dtype.name in _INTEGER_TENSOR_TYPES:
-        if data.dtype == dtype:
-            return np.ascontiguousarray(data)  # already quantized by the caller
         scale, zero_point = detail["quantization"]
-        if not scale:
-            raise QuantizationError(
-                f"The model's {dtype.name} input has no quantization scale: it cannot take float samples."
-            )
-        real = data.astype(np.float32)
-        if not np.isfinite(real).all():
-            raise QuantizationError("x holds NaN or infinite values: clean or impute them before evaluating.")
-        limits = np.iinfo(dtype)
-        # round(x / scale + zero_point), clipped: in place, as this is most of evaluate's own time.
-        np.divide(real, scale, out=real)
-        real += zero_point
-        np.round(real, out=real)
-        np.clip(real, limits.min, limits.max, out=real)
-        return real.astype(dtype)
+        return quantize_values(data, dtype, scale, zero_point)
     return np.ascontiguousarray(data, dtype=dtype)
+
+
+def quantize_values(data: Any, dtype: Any, scale: float | None, zero_point: int | None, *, what: str = "x",
+                    error: type[Exception] = QuantizationError) -> np.ndarray:
+    """Float values as the model's integer input: round(x / scale + zero_point), clipped to the dtype.
+
+    The one rounding rule shared by evaluate() and the on-device check, so both score the same bytes. Values
+    already of `dtype` pass through (the caller quantized them). `what` names the values and `error` is the
+    exception class in messages, so each caller's errors read as its own.
+    """
+    dtype = np.dtype(dtype)
+    data = np.asarray(data)
+    if data.dtype == dtype:
+        return np.ascontiguousarray(data)
+    if not scale:
+        raise error(f"The model's {dtype.name} input has no quantization scale, so float values cannot be "
+                    f"quantized: pass {dtype.name} {what}.")
+    real = data.astype(np.float32)
+    if not np.isfinite(real).all():
+        raise error(f"{what} holds NaN or infinite values: clean or impute them first.")
+    limits = np.iinfo(dtype)
+    # In place, as this is most of evaluate's own time.
+    np.divide(real, np.float32(scale), out=real)
+    real += zero_point or 0
+    np.round(real, out=real)
+    np.clip(real, limits.min, limits.max, out=real)
+    return real.astype(dtype)
 
 
 def _dequantize(values: np.ndarray, detail: dict) -> np.ndarray:

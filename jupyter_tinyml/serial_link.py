@@ -320,21 +320,13 @@ class OnDeviceCheck:
 def _quantize(samples: Any, dtype: Any, scale: float | None, zero_point: int | None) -> Any:
     import numpy as np
 
+    from .quantize import quantize_values
+
     data = np.asarray(samples)
-    if data.dtype == dtype:
-        return np.ascontiguousarray(data)  # already quantized by the caller
     if data.dtype.kind not in "fiub":
         raise ConfigError(f"samples hold {data.dtype} values: pass float samples shaped like the model input, or "
-                          f"{dtype.name} samples already quantized.")
-    if not scale:
-        raise ConfigError(f"The model's {dtype.name} input has no quantization scale, so float samples cannot be "
-                          f"quantized: pass {dtype.name} samples.")
-    real = data.astype(np.float32)
-    if not np.isfinite(real).all():
-        raise ConfigError("samples hold NaN or infinite values: clean or impute them first.")
-    limits = np.iinfo(dtype)
-    # The same rounding as quantize.evaluate, so the check sees what evaluate() scored.
-    return np.clip(np.round(real / np.float32(scale) + zero_point), limits.min, limits.max).astype(dtype)
+                          f"{np.dtype(dtype).name} samples already quantized.")
+    return quantize_values(data, dtype, scale, zero_point, what="samples", error=ConfigError)
 
 
 # ------------------------------------------------------------------------------------------ the link
