@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from jupyter_tinyml.context import capture
+from jupyter_tinyml.notebook.context import capture
 
 REPEATS = 15
 BIG_ROWS = 400_000  # X_train alone: 400k x 32 x 32 float32 = 1.6 GB

@@ -10,8 +10,8 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 
-from jupyter_tinyml import context  # noqa: E402
-from jupyter_tinyml.llm import import_litellm  # noqa: E402
+from jupyter_tinyml.notebook import context  # noqa: E402
+from jupyter_tinyml.stages.llm import import_litellm  # noqa: E402
 from jupyter_tinyml.stages import base, prep  # noqa: E402
 
 PUBLISHED_AVERAGE = 10_800

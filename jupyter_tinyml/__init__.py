@@ -11,10 +11,10 @@ __version__ = "0.1.0"
 
 # The library a person (and the generated code) calls directly; each loads its module on first use.
 _LIBRARY = {
-    "convert": "quantize",
-    "evaluate": "quantize",
-    "compare": "quantize",
-    "inspect": "tflite_model",
+    "convert": "model.quantize",
+    "evaluate": "model.quantize",
+    "compare": "model.quantize",
+    "inspect": "model.tflite",
     "QuantizationReport": "widgets",
     "DeployPanel": "widgets",
     "write_project": "firmware",
@@ -35,7 +35,7 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 
 def load_ipython_extension(shell: Any) -> None:
     """Register the magics and, in a kernel, open the comm the lab extension answers (called by %load_ext)."""
-    from .comm import LabLink
+    from .notebook.comm import LabLink
     from .magics import TinyMLMagics
 
     magics = TinyMLMagics(shell)

@@ -16,14 +16,14 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from .cells import Provenance, writer_for
-from .comm import LabLink, lab_status
+from .notebook.cells import Provenance, writer_for
+from .notebook.comm import LabLink, lab_status
 from .config import TinyML
 from .errors import TinyMLError
-from .failures import CellWatcher
+from .notebook.failures import CellWatcher
 
 if TYPE_CHECKING:  # numpy (context), litellm's wrapper and the checks load on first use: %load_ext stays fast
-    from .context import NotebookContext
+    from .notebook.context import NotebookContext
     from .stages import base
 
 STAGE_MODULES = {
@@ -186,7 +186,7 @@ class TinyMLMagics(Magics):
         settings = self.settings
         print(f"model:   {settings.model or 'none: offline recipes'}" + (f" at {settings.api_base}" if settings.api_base else ""))
         print(f"board:   {settings.board or 'none set'}")
-        from .context import estimate_tokens
+        from .notebook.context import estimate_tokens
 
         snapshot = self.capture(request="", budget=settings.token_budget, board_name=settings.board or None)
         rendered = snapshot.render()
@@ -217,7 +217,7 @@ class TinyMLMagics(Magics):
         self.generate(name, cell, arguments, board_name=arguments.board)
 
     def capture(self, *, request: str, budget: int, board_name: str | None, last_error: str | None = None) -> NotebookContext:
-        from . import context
+        from .notebook import context
         from .boards import find_board
 
         board = find_board(board_name).limits() if board_name else None
@@ -287,7 +287,7 @@ class TinyMLMagics(Magics):
             note=note,
         )
         if arguments.no_insert:
-            from .cells import combine
+            from .notebook.cells import combine
 
             print(combine(generation.cells, provenance))
         else:

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: E402
 
-from jupyter_tinyml import tflite_model  # noqa: E402
+from jupyter_tinyml.model import tflite as tflite_model  # noqa: E402
 
 BOOT_S = 0.15  # after the host opens the port, and after pyserial flushed its input, the "board" says READY
 

@@ -18,7 +18,7 @@ from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: E402
 
 from jupyter_tinyml.errors import QuantizationError  # noqa: E402
 from jupyter_tinyml.firmware.c_target import SUPPORTED_OPS, generate_c  # noqa: E402
-from jupyter_tinyml.tflite_model import ops as tflite_ops  # noqa: E402
+from jupyter_tinyml.model.tflite import ops as tflite_ops  # noqa: E402
 
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2"]
 TEST_MAIN = r"""

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from jupyter_tinyml.checks import Problem, check_code, defined_names, strip_ipython_syntax
+from jupyter_tinyml.stages.checks import Problem, check_code, defined_names, strip_ipython_syntax
 
 
 def code(text: str) -> str:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jupyter_tinyml.context import (
+from jupyter_tinyml.notebook.context import (
     NotebookContext,
     VariableSummary,
     capture,
@@ -19,7 +19,7 @@ from jupyter_tinyml.context import (
     redact,
     summarize,
 )
-from jupyter_tinyml.summaries import _sample
+from jupyter_tinyml.notebook.summaries import _sample
 
 OPENAI_KEY = "sk-abc123DEF456ghi789JKL012mno345pqr"
 GITHUB_TOKEN = "ghp_0123456789abcdefghijABCDEFGHIJ012345"

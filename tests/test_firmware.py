@@ -30,7 +30,7 @@ from jupyter_tinyml import firmware  # noqa: E402
 from jupyter_tinyml.boards import Board, catalogue, find_board  # noqa: E402
 from jupyter_tinyml.errors import ConfigError, QuantizationError  # noqa: E402
 from jupyter_tinyml.firmware import skeleton  # noqa: E402
-from jupyter_tinyml.tflite_model import inspect, tflm_builtin_ops, tflm_custom_ops  # noqa: E402
+from jupyter_tinyml.model.tflite import inspect, tflm_builtin_ops, tflm_custom_ops  # noqa: E402
 
 GXX = shutil.which("g++")
 needs_gxx = pytest.mark.skipif(GXX is None, reason="g++ is not installed")
@@ -44,7 +44,7 @@ LABELS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight"
 
 
 def _int8(model: object, samples: np.ndarray) -> bytes:
-    from jupyter_tinyml.quantize import convert
+    from jupyter_tinyml.model.quantize import convert
 
     return convert(model, samples)
 

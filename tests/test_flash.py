@@ -22,7 +22,7 @@ import pytest
 import serial
 from serial.tools.list_ports_common import ListPortInfo
 
-from jupyter_tinyml import flash
+from jupyter_tinyml.hardware import flash
 from jupyter_tinyml.boards import find_board
 from jupyter_tinyml.errors import (
     BoardNotFoundError,
@@ -35,7 +35,7 @@ from jupyter_tinyml.errors import (
     UploadTimeoutError,
     WrongBoardError,
 )
-from jupyter_tinyml.flash import (
+from jupyter_tinyml.hardware.flash import (
     BuildResult,
     arduino_cli_compile_command,
     arduino_cli_upload_command,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from openai_server import Reply
 
-from jupyter_tinyml import llm
+from jupyter_tinyml.stages import llm
 from jupyter_tinyml.errors import MalformedAnswerError, ModelError
 
 

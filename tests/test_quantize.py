@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from jupyter_tinyml.errors import QuantizationError
-from jupyter_tinyml.quantize import QUANTIZATION_MODES, compare, convert, detect_quantization, evaluate
+from jupyter_tinyml.model.quantize import QUANTIZATION_MODES, compare, convert, detect_quantization, evaluate
 
 keras = pytest.importorskip("keras")
 pytest.importorskip("ai_edge_litert")

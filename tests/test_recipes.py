@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jupyter_tinyml.context import capture
+from jupyter_tinyml.notebook.context import capture
 from jupyter_tinyml.errors import RecipeError
 from jupyter_tinyml.stages import convert, prep, train
 from jupyter_tinyml.stages.data_kinds import (
@@ -298,7 +298,7 @@ def run_chain(kernel: Kernel, cwd: Path, setup: str, requests: dict[str, str]) -
     seconds = {}
     for stage in ("prep", "train", "convert"):
         cells = kernel.result(
-            "from jupyter_tinyml.context import capture as _capture\n"
+            "from jupyter_tinyml.notebook.context import capture as _capture\n"
             f"from jupyter_tinyml.stages import {stage} as _stage\n"
             f"_cells = _stage.recipe({requests.get(stage, '')!r}, _capture(globals()))\n"
             "import json as _json\n"

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from serial.tools.list_ports_common import ListPortInfo
 
-from jupyter_tinyml import tflite_model
+from jupyter_tinyml.model import tflite as tflite_model
 from jupyter_tinyml.errors import (
     BoardError,
     BoardNotFoundError,
@@ -25,7 +25,7 @@ from jupyter_tinyml.errors import (
     PortBusyError,
     ProtocolError,
 )
-from jupyter_tinyml.serial_link import BoardLink, OnDeviceCheck, connect
+from jupyter_tinyml.hardware.serial_link import BoardLink, OnDeviceCheck, connect
 
 keras = pytest.importorskip("keras")
 pytest.importorskip("ai_edge_litert")
@@ -38,7 +38,7 @@ LABELS = "zero,one,two,three,four,five,six,seven,eight,nine"
 def train(outputs: int) -> tuple[bytes, np.ndarray]:
     from sklearn.datasets import load_digits
 
-    from jupyter_tinyml.quantize import convert
+    from jupyter_tinyml.model.quantize import convert
 
     data = load_digits()
     x = (data.images / 16.0).astype(np.float32)[..., np.newaxis]

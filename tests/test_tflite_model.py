@@ -16,9 +16,9 @@ pytest.importorskip("tflite_micro")
 
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 
-from jupyter_tinyml import tflite_model  # noqa: E402
+from jupyter_tinyml.model import tflite as tflite_model  # noqa: E402
 from jupyter_tinyml.errors import QuantizationError  # noqa: E402
-from jupyter_tinyml.tflite_model import inspect, measure_arena, model_bytes, ops  # noqa: E402
+from jupyter_tinyml.model.tflite import inspect, measure_arena, model_bytes, ops  # noqa: E402
 
 # Runs a model once in TFLite Micro with a given arena, in its own process: the runtime can crash on a small one.
 RUN_IN_TFLM = """
@@ -59,7 +59,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     model = digits_cnn()
     images = np.random.default_rng(0).random((32, 28, 28, 1)).astype("float32")
 
-    from jupyter_tinyml.quantize import convert
+    from jupyter_tinyml.model.quantize import convert
 
     made = {"int8": convert(model, images), "float": convert(model, quantization="none")}
 

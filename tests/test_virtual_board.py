@@ -13,10 +13,11 @@ from typing import Iterator
 import numpy as np
 import pytest
 
-from jupyter_tinyml import flash, virtual_board
+from jupyter_tinyml.hardware import flash
+from jupyter_tinyml.hardware.virtual import board as virtual_board
 from jupyter_tinyml.boards import find_board
 from jupyter_tinyml.errors import DeviceError, ToolNotFoundError
-from jupyter_tinyml.serial_link import BoardLink
+from jupyter_tinyml.hardware.serial_link import BoardLink
 
 LOOP_ITERATIONS = 50_000  # the fixture model's busy loop: two instructions per iteration
 
@@ -181,7 +182,7 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, np.ndarray]
     pytest.importorskip("ai_edge_litert")
     from sklearn.datasets import load_digits
 
-    from jupyter_tinyml.quantize import convert
+    from jupyter_tinyml.model.quantize import convert
 
     data = load_digits()
     x = (data.images / 16.0).astype(np.float32)[..., np.newaxis]

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from jupyter_tinyml.boards import Board, find_board
-from jupyter_tinyml.quantize import LayerError, QuantizationComparison
-from jupyter_tinyml.tflite_model import ModelInspection, OpInfo, TensorInfo
+from jupyter_tinyml.model.quantize import LayerError, QuantizationComparison
+from jupyter_tinyml.model.tflite import ModelInspection, OpInfo, TensorInfo
 from jupyter_tinyml.widgets import QuantizationReport, report_html, report_text
 
 VIEW = "application/vnd.jupyter.widget-view+json"
@@ -372,7 +372,7 @@ def test_an_executed_notebook_keeps_the_static_report(digits, tmp_path):
     nbclient = pytest.importorskip("nbclient")
     source = "\n".join([
         "import numpy as np",
-        "from jupyter_tinyml.quantize import QuantizationComparison, LayerError",
+        "from jupyter_tinyml.model.quantize import QuantizationComparison, LayerError",
         "from jupyter_tinyml import QuantizationReport",
         f"result = QuantizationComparison(task='classification', n_samples=360, float_bytes=74212, quantized_bytes=22656,"
         f" quantization='int8', float_accuracy=351/360, quantized_accuracy=350/360, agreement=357/360,"

@@ -9,7 +9,7 @@ The board speaks the serial protocol of PROTOCOL.md (next to this file).
 """
 from __future__ import annotations
 
-from .budget import Budget, check_budget, firmware_overhead
+from ..budget import Budget, check_budget, firmware_overhead
 from .c_code import c_array, float_literal, op_resolver_code, resolver_methods
 from .project import Project, output_is_probability, write_project
 from .skeleton import REGION_NAMES, default_app, regions, replace_regions

@@ -13,7 +13,7 @@ from importlib import resources
 from typing import Union
 
 from ..errors import QuantizationError
-from ..tflite_model import OpInfo, TFLite, model_bytes
+from ..model.tflite import OpInfo, TFLite, model_bytes
 
 # TFLite Micro reads tensors in place from the model array; some kernels (CMSIS-NN) assume 16-byte alignment.
 MODEL_ALIGNMENT = 16

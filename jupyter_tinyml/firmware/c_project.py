@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ConfigError
-from ..tflite_model import TFLite, model_bytes
+from ..model.tflite import TFLite, model_bytes
 
 # Code and constant data besides the weights: the kernels, the protocol and the startup (measured on the
 # virtual board for the digits CNN: ~12 KB of text), rounded up.
@@ -48,7 +48,7 @@ class CProject:
 def write_c_project(tflite: TFLite, board: Any, out_dir: str | os.PathLike[str], labels: Sequence[Any] | None = None,
                     *, name: str | None = None) -> CProject:
     """Generate the C model for `board` into out_dir/<name>/; checks the board's budget before writing."""
-    from ..virtual_board import labels_c
+    from ..hardware.virtual.board import labels_c
     from .c_target import generate_c
 
     data = model_bytes(tflite)

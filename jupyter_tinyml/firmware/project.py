@@ -28,8 +28,8 @@ from typing import Any, Union
 
 from ..boards import Board, find_board
 from ..errors import ConfigError, QuantizationError
-from ..tflite_model import TFLite, TensorInfo, inspect, model_bytes
-from .budget import Budget, check_budget
+from ..model.tflite import TFLite, TensorInfo, inspect, model_bytes
+from ..budget import Budget, check_budget
 from .c_code import c_array, c_string, float32_text, float_literal, op_names, op_resolver_code, recent_ops
 from .skeleton import REGION_NAMES, SKETCH_TEMPLATE, fill, regions, replace_regions, template
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Callable, Iterable
 
-from .. import checks, llm
-from ..cells import GeneratedCell
+from . import checks, llm
+from ..notebook.cells import GeneratedCell
 from ..config import TinyML, api_key_from_environment
-from ..context import NotebookContext
+from ..notebook.context import NotebookContext
 
 # An offline recipe: deterministic code for the stage, built from the request text and the notebook context.
 # It raises RecipeError (with what to do) when the notebook holds nothing it can work with.
@@ -53,7 +53,7 @@ class Generation:
 
 def prompt_text(name: str) -> str:
     """A prompt file shipped in jupyter_tinyml/prompts."""
-    return resources.files("jupyter_tinyml").joinpath("prompts", name).read_text(encoding="utf-8")
+    return resources.files(__package__).joinpath("prompts", name).read_text(encoding="utf-8")
 
 
 def build_messages(stage: Stage, request: str, context: NotebookContext) -> list[llm.Message]:

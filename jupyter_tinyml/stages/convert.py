@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import re
 
-from ..cells import GeneratedCell
-from ..context import NotebookContext
+from ..notebook.cells import GeneratedCell
+from ..notebook.context import NotebookContext
 from ..errors import RecipeError
-from ..templates import render
+from .templates import render
 from .base import Stage
 
 DEFAULT_PATH = "model.tflite"

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from ..context import VariableSummary
+from ..notebook.context import VariableSummary
 from ..errors import RecipeError
 
 IMAGE, TABULAR, TIMESERIES = "image", "tabular", "timeseries"

@@ -5,10 +5,10 @@ writes only the application glue inside the skeleton's marked regions.
 """
 from __future__ import annotations
 
-from ..cells import GeneratedCell
-from ..context import NotebookContext
+from ..notebook.cells import GeneratedCell
+from ..notebook.context import NotebookContext
 from ..errors import RecipeError
-from ..templates import render
+from .templates import render
 from .base import Stage
 
 OUT_DIR = "firmware"

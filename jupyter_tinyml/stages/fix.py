@@ -6,9 +6,9 @@ import io
 import re
 import tokenize
 
-from ..cells import GeneratedCell
-from ..checks import PIP_NAMES
-from ..context import NotebookContext
+from ..notebook.cells import GeneratedCell
+from .checks import PIP_NAMES
+from ..notebook.context import NotebookContext
 from ..errors import RecipeError
 from .base import Stage
 

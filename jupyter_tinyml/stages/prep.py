@@ -11,10 +11,10 @@ import csv
 import json
 from pathlib import Path
 
-from ..cells import GeneratedCell
-from ..context import NotebookContext
+from ..notebook.cells import GeneratedCell
+from ..notebook.context import NotebookContext
 from ..errors import RecipeError
-from ..templates import render
+from .templates import render
 from .base import Stage
 from .data_kinds import IMAGE, TIMESERIES, ArrayData, TableData, csv_path_in_request, detect
 

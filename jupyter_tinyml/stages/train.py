@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import math
 
-from ..cells import GeneratedCell
-from ..context import NotebookContext
+from ..notebook.cells import GeneratedCell
+from ..notebook.context import NotebookContext
 from ..errors import RecipeError
-from ..templates import render
+from .templates import render
 from .base import Stage
 
 BATCH_SIZE = 32

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .static_report import report_html, report_text
+from ..model.report import report_html, report_text
 
 __all__ = ["DeployPanel", "QuantizationReport", "report_html", "report_text"]
 

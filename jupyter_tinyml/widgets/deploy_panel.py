@@ -121,7 +121,7 @@ class DeployPanel(widgets.VBox):
 
     def build(self) -> Any:
         """Compile the project for the chosen board; a compile failure is shown with the tool's diagnostics."""
-        from .. import flash
+        from ..hardware import flash
 
         self._start("Building")
         def compile_once() -> Any:
@@ -144,7 +144,7 @@ class DeployPanel(widgets.VBox):
 
     def _repair(self, failed: Any, rebuild: Callable[[], Any]) -> Any:
         """Compile errors -> the model rewrites the glue regions -> rebuild, bounded by max_repairs."""
-        from ..glue_repair import repair_glue
+        from ..stages.glue import repair_glue
 
         self._say(f"Build failed: asking {self.repair_settings.model} to repair the application glue …")
         outcome = self._attempt(lambda: repair_glue(self.project.sketch, failed, rebuild, self.repair_settings))
@@ -155,7 +155,7 @@ class DeployPanel(widgets.VBox):
 
     def flash(self) -> Any:
         """Upload the last build (or the project's images) with the board's method, with progress."""
-        from .. import flash
+        from ..hardware import flash
 
         self._start("Flashing")
         image = self.build_result if self.build_result is not None and self.build_result.ok else self.project_dir
@@ -170,7 +170,7 @@ class DeployPanel(widgets.VBox):
 
     def check(self, samples: Any = None, limit: int | None = None) -> Any:
         """Run test samples on the board and on the host int8 model; show agreement and latency."""
-        from ..serial_link import connect
+        from ..hardware.serial_link import connect
 
         samples = self.samples if samples is None else samples
         if self.tflite is None or samples is None:
@@ -192,7 +192,7 @@ class DeployPanel(widgets.VBox):
 
     def monitor(self, seconds: float = 10.0) -> list[str] | None:
         """Show what the board prints for `seconds` (its own lines, as a serial monitor would)."""
-        from ..serial_link import connect
+        from ..hardware.serial_link import connect
 
         self._start(f"Monitoring {self.port or self.board.name} for {seconds:g} s")
 

@@ -12,7 +12,7 @@ import ipywidgets as widgets
 import traitlets
 
 from ..boards import Board, catalogue, find_board
-from . import static_report
+from ..model import report as static_report
 
 NO_BOARD = ""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import resources
 
-from ...tflite_model import TFLite
+from ...model.tflite import TFLite
 from .lowering import SUPPORTED_OPS, Lowered, lower
 from .memory_plan import Buffer
 

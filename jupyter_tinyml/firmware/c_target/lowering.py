@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ...errors import QuantizationError
-from ...tflite_model import TFLite, _enum_names, _opcode_name, _root, _schema, model_bytes
+from ...model.tflite import TFLite, _enum_names, _opcode_name, _root, _schema, model_bytes
 from ..c_code import c_string, float_literal
 from . import fixed_point
 from .memory_plan import Buffer, plan

@@ -33,10 +33,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .boards import Board, as_board
-from .build import BuildResult, parse_diagnostics
-from .errors import BoardError, BuildError, ConfigError, NoAnswerError, ToolNotFoundError
-from .flash import UploadResult
+from ...boards import Board, as_board
+from ..build import BuildResult, parse_diagnostics
+from ...errors import BoardError, BuildError, ConfigError, NoAnswerError, ToolNotFoundError
+from ..flash import UploadResult
 
 OutputCallback = Callable[[str], None]
 
@@ -132,7 +132,7 @@ def labels_c(labels: Iterable[str] | None) -> str:
                               "without spaces.")
     # A C string literal; json's escaping of " and \\ is C's for printable ASCII.
     items = ", ".join(json.dumps(name) for name in names) or "0"
-    return ("/* Class names for CLASSIFY, written by jupyter_tinyml.virtual_board.build. */\n#include <stdint.h>\n"
+    return ("/* Class names for CLASSIFY, written by jupyter_tinyml.hardware.virtual.board.build. */\n#include <stdint.h>\n"
             f"const char *const tinyml_labels[] = {{{items}}};\n"
             f"const uint32_t tinyml_label_count = {len(names)}u;\n")
 
@@ -144,7 +144,7 @@ def _model_files(source: Any) -> dict[str, str]:
         return {name: text if isinstance(text, str) else bytes(text).decode() for name, text in files.items()}
     if isinstance(source, (bytes, bytearray)) or (isinstance(source, (str, os.PathLike))
                                                   and str(source).endswith(".tflite")):
-        from .firmware.c_target import generate_c
+        from ...firmware.c_target import generate_c
 
         return _model_files(generate_c(bytes(source) if isinstance(source, (bytes, bytearray)) else Path(source)))
     folder = Path(source)
@@ -407,7 +407,7 @@ def _boot(board: VirtualBoard, deadline: float) -> str:
     QEMU drops UART output while no program has the pty open, so the banner is only seen by one that is listening
     when the CPU starts; later programs find the board with PING, as for a board that booted before the port was
     opened (PROTOCOL.md)."""
-    from .serial_link import PREFIX, open_port
+    from ..serial_link import PREFIX, open_port
 
     link = open_port(board.port, timeout=0.05, exclusive=False)
     try:

@@ -9,7 +9,7 @@ Heavy libraries are recognised by the module their classes live in (``pandas.cor
 never imported here: a notebook that only holds numpy arrays must not pay for importing TensorFlow.
 
 The summaries themselves live in summaries.py and the secret filter in redaction.py; both are re-exported
-here, so `from jupyter_tinyml.context import summarize, is_secret, ...` keeps working.
+here, so `from jupyter_tinyml.notebook.context import summarize, is_secret, ...` keeps working.
 """
 from __future__ import annotations
 

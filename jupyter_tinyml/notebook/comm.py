@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from . import __version__
+from .. import __version__
 
 TARGET = "jupyter_tinyml"
 

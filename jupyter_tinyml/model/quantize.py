@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .errors import QuantizationError
+from ..errors import QuantizationError
 
 QUANTIZATION_MODES = ("int8", "int8-float-io", "float16", "dynamic", "none")
 # Modes whose activations are int8: they need representative data and must not keep float ops inside.
@@ -148,7 +148,7 @@ class QuantizationComparison:
 
     def _repr_html_(self) -> str:
         """The same static report the QuantizationReport widget falls back to (nbconvert, plain viewers)."""
-        from .widgets.static_report import report_html
+        from .report import report_html
 
         return report_html(self)
 

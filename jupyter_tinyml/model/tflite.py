@@ -16,7 +16,7 @@ from html import escape
 from pathlib import Path
 from typing import Any, Union
 
-from .errors import QuantizationError
+from ..errors import QuantizationError
 
 TFLite = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]"]
 

@@ -25,8 +25,8 @@ from html import escape
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from . import tools
-from .boards import (
+from . import programs as tools
+from ..boards import (
     USB_SERIAL_CHIPS,
     Board,
     DetectedBoard,
@@ -52,7 +52,7 @@ from .build import (
     platformio_command,
     platformio_environment,
 )
-from .errors import (
+from ..errors import (
     BoardNotFoundError,
     BootloaderError,
     BuildError,
@@ -63,7 +63,7 @@ from .errors import (
     WrongBoardError,
 )
 from .serial_link import Progress, open_port, port_error
-from .tools import OutputCallback
+from .programs import OutputCallback
 
 PortLister = Callable[[], Iterable[Any]]
 
@@ -433,7 +433,7 @@ def upload(image_or_project: Any, board: Board | str, port: str | None = None, *
     board = as_board(board)
     method = method or board.upload
     if method == "qemu":  # the virtual board: start QEMU; the result's port is its UART's pty
-        from . import virtual_board
+        from .virtual import board as virtual_board
 
         return virtual_board.upload(image_or_project, board, progress=progress)
     artifacts, project = _resolve_image(image_or_project, board)

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import llm
-from .config import TinyML, api_key_from_environment
-from .errors import MalformedAnswerError
-from .firmware import REGION_NAMES, regions, replace_regions
-from .stages.base import prompt_text
+from ..config import TinyML, api_key_from_environment
+from ..errors import MalformedAnswerError
+from ..firmware import REGION_NAMES, regions, replace_regions
+from .base import prompt_text
 
 REGION_BLOCK = re.compile(r"```[ \t]*(?:c\+\+|cpp|c|arduino|ino)?[ \t]+(?P<name>app-[a-z]+)[ \t]*\n(?P<code>.*?)```",
                           re.DOTALL)

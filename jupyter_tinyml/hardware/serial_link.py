@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any, Callable, Iterable, NamedTuple
 
-from .boards import Board, as_board, find_ports
-from .errors import (
+from ..boards import Board, as_board, find_ports
+from ..errors import (
     BoardError,
     BoardNotFoundError,
     ConfigError,
@@ -320,7 +320,7 @@ class OnDeviceCheck:
 def _quantize(samples: Any, dtype: Any, scale: float | None, zero_point: int | None) -> Any:
     import numpy as np
 
-    from .quantize import quantize_values
+    from ..model.quantize import quantize_values
 
     data = np.asarray(samples)
     if data.dtype.kind not in "fiub":
@@ -601,7 +601,7 @@ class BoardLink:
         """
         import numpy as np
 
-        from . import tflite_model
+        from ..model import tflite as tflite_model
 
         content = tflite_model.model_bytes(tflite)
         model_inputs, model_outputs = tflite_model.inputs(content), tflite_model.outputs(content)
@@ -632,7 +632,7 @@ class BoardLink:
         device = self.info()
         self._check_same_model(device, n_in, n_out, source, target)
 
-        from .quantize import interpreter_for
+        from ..model.quantize import interpreter_for
 
         interpreter = interpreter_for(content, reference=True)  # what TFLite Micro and the C target compute
         interpreter.allocate_tensors()

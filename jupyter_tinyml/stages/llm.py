@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .errors import MalformedAnswerError, ModelError
+from ..errors import MalformedAnswerError, ModelError
 
 Message = dict[str, str]
 

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from .errors import ToolNotFoundError
+from ..errors import ToolNotFoundError
 
 OutputCallback = Callable[[str], None]
 

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
-from . import tools
-from .boards import Board, as_board
-from .errors import BuildError, ConfigError, ToolNotFoundError
-from .tools import OutputCallback
+from . import programs as tools
+from ..boards import Board, as_board
+from ..errors import BuildError, ConfigError, ToolNotFoundError
+from .programs import OutputCallback
 
 BUILD_TIMEOUT_S = 900.0  # a first TFLite Micro build compiles the whole library: minutes on a laptop
 
@@ -289,7 +289,7 @@ def build(project_dir: str | os.PathLike[str], board: Board | str, *, arduino_cl
     """
     board = as_board(board)
     if board.upload == "qemu":  # the virtual board: the C target compiled for QEMU (virtual_board.py)
-        from . import virtual_board
+        from .virtual import board as virtual_board
 
         return virtual_board.build(project_dir, board, output_dir=output_dir, on_output=on_output, timeout=timeout)
     project = Path(project_dir)

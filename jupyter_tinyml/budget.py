@@ -12,7 +12,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
 
 @lru_cache(maxsize=1)

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 if TYPE_CHECKING:
     from ..boards import Board
-    from ..quantize import LayerError, QuantizationComparison
-    from ..tflite_model import ModelInspection
+    from .quantize import LayerError, QuantizationComparison
+    from .tflite import ModelInspection
 
 IDEAL_STEPS = 1 / math.sqrt(12)  # RMSE of rounding to the nearest step: the best a quantized tensor can do
 LOST_STEPS = 1.0  # around a whole step of error or more, a tensor loses information

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import QuantizationError
-from .tflite_model import (ARENA_ALIGNMENT, FILE_IDENTIFIER, TFLite, _enum_names, _root, _round_up, _schema,
+from ..errors import QuantizationError
+from .tflite import (ARENA_ALIGNMENT, FILE_IDENTIFIER, TFLite, _enum_names, _root, _round_up, _schema,
                            model_bytes, unsupported_ops)
 
 # One run of the model in the child process; a tiny CNN takes milliseconds, so this only stops a hang.
@@ -129,9 +129,9 @@ class _RuntimeWorker:
         self.crashes = 0
 
     def _start(self) -> None:
-        package_parent = str(Path(__file__).resolve().parent.parent)
+        package_parent = str(Path(__file__).resolve().parents[2])
         code = (f"import sys; sys.path.insert(0, {package_parent!r}); "
-                "from jupyter_tinyml.arena import _worker_main; _worker_main()")
+                "from jupyter_tinyml.model.arena import _worker_main; _worker_main()")
         self.process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.lines = queue.Queue()
