@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 # sources reinstalls, and removing the old build makes the hook build it again.
 LAB_SOURCES := $(wildcard labextension/src/*.ts labextension/style/*) labextension/package.json labextension/package-lock.json
 
-.PHONY: demo test bench clean chromium arm-tools
+.PHONY: demo test lint bench clean chromium arm-tools
 
 $(STAMP): pyproject.toml $(LAB_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,7 +35,13 @@ arm-tools:
 demo: $(STAMP) arm-tools
 	LITELLM_LOCAL_MODEL_COST_MAP=True $(PY) scripts/run_demo.py
 
-test: $(STAMP) chromium arm-tools
+# The lab extension's lint: eslint and prettier with the JupyterLab extension template's configuration
+# (labextension/eslint.config.mjs, the "prettier" key of its package.json). Making $(STAMP) runs the build hook's
+# `npm install` in labextension/; `npm ci` installs the tools where that has not happened.
+lint: $(STAMP)
+	cd labextension && { test -x node_modules/.bin/eslint || npm ci --no-audit --no-fund; } && npm run --silent lint:check
+
+test: $(STAMP) lint chromium arm-tools
 	LITELLM_LOCAL_MODEL_COST_MAP=True $(PY) -m pytest -q
 
 bench: $(STAMP)

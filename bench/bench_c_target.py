@@ -70,7 +70,7 @@ def c_microseconds(files: dict[str, str], sample: bytes) -> float:
 
 
 def interpreter_microseconds(tflite: bytes, sample: np.ndarray, reference: bool) -> float:
-    from jupyter_tinyml.model.quantize import interpreter_for
+    from jupyter_tinyml.model.evaluate import interpreter_for
 
     interpreter = interpreter_for(tflite, reference=reference)
     interpreter.allocate_tensors()
@@ -87,7 +87,7 @@ def interpreter_microseconds(tflite: bytes, sample: np.ndarray, reference: bool)
 def main() -> None:
     from jupyter_tinyml import inspect
     from jupyter_tinyml.firmware.c_target import generate_c
-    from jupyter_tinyml.model.quantize import quantize_values
+    from jupyter_tinyml.model.evaluate import quantize_values
 
     tflite, x_test = digits_model()
     info = inspect(tflite)

@@ -77,7 +77,7 @@ def fastest(run) -> tuple[float, object]:
 
 
 def main() -> None:
-    from jupyter_tinyml.model.quantize import compare, convert, evaluate
+    from jupyter_tinyml import compare, convert, evaluate
 
     model, x_train, x_test, y_train, y_test = digits_cnn()
     content = convert(model, x_train)

@@ -11,10 +11,10 @@ __version__ = "0.1.0"
 
 # The library a person (and the generated code) calls directly; each loads its module on first use.
 _LIBRARY = {
-    "convert": "model.quantize",
-    "evaluate": "model.quantize",
-    "compare": "model.quantize",
-    "inspect": "model.tflite",
+    "convert": "model.convert",
+    "evaluate": "model.evaluate",
+    "compare": "model.compare",
+    "inspect": "model.inspection",
     "QuantizationReport": "widgets",
     "DeployPanel": "widgets",
     "write_project": "firmware",

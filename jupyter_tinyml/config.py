@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from traitlets import Bool, Float, Int, Unicode
+from traitlets import Bool, Float, Int, TraitType, Unicode
 from traitlets.config import Configurable
 
-from .errors import ConfigError
+from .errors import BadSettingValueError, KeyNotSettableError, UnknownSettingError
 
 # Environment variables read once when settings are created, mapped to trait names.
 ENVIRONMENT = {
@@ -24,6 +24,21 @@ ENVIRONMENT = {
 
 # Values that mean "no model: use the offline recipes".
 OFFLINE_NAMES = {"", "offline", "recipe", "recipes", "none"}
+
+
+class Switch(Bool):
+    """A Bool that also reads the words people type for on and off (yes/no, on/off)."""
+
+    WORDS = {"yes": "true", "on": "true", "no": "false", "off": "false"}
+
+    def from_string(self, s: str) -> bool | None:
+        return super().from_string(self.WORDS.get(s.strip().lower(), s.strip()))
+
+
+def kind_of(trait: TraitType) -> str:
+    """The trait's traitlets type in words ("int", "float", "bool"), for a message about a wrong value."""
+    traitlets_class = next(cls for cls in type(trait).__mro__ if cls.__module__.startswith("traitlets"))
+    return traitlets_class.__name__.lower()
 
 
 class TinyML(Configurable):
@@ -47,7 +62,7 @@ class TinyML(Configurable):
     timeout = Float(60.0, help="Seconds to wait for the model before giving up.").tag(config=True)
     temperature = Float(0.2, help="Sampling temperature for code generation.").tag(config=True)
     max_tokens = Int(2048, help="Most tokens the model may answer with.").tag(config=True)
-    stream = Bool(True, help="Show the answer in the cell output while it arrives.").tag(config=True)
+    stream = Switch(True, help="Show the answer in the cell output while it arrives.").tag(config=True)
     recent_cells = Int(5, help="How many recent cells go into the context.").tag(config=True)
     mock_response = Unicode(
         "",
@@ -70,26 +85,16 @@ class TinyML(Configurable):
         return sorted(self.class_trait_names(config=True))
 
     def set(self, name: str, value: str) -> None:
-        """Set one setting from text, converting to the trait's type; ConfigError says what is allowed."""
+        """Set one setting from text through its trait's own from_string; ConfigError says what is allowed."""
         if name in {"api_key", "key"}:
-            raise ConfigError(
-                "API keys are not set here (they would end up in the notebook): "
-                "set TINYML_API_KEY or the provider's variable (e.g. OPENAI_API_KEY) before starting Jupyter."
-            )
+            raise KeyNotSettableError()
         if name not in self.settable():
-            raise ConfigError(f"Unknown setting {name!r}; settable: {', '.join(self.settable())}.")
+            raise UnknownSettingError(name, self.settable())
         trait = self.traits()[name]
         try:
-            if isinstance(trait, Bool):
-                converted: Any = value.strip().lower() in {"1", "true", "yes", "on"}
-            elif isinstance(trait, Int):
-                converted = int(value)
-            elif isinstance(trait, Float):
-                converted = float(value)
-            else:
-                converted = value
+            converted = trait.from_string(value)
         except ValueError:
-            raise ConfigError(f"{name} needs a {type(trait).__name__.lower()}, got {value!r}.") from None
+            raise BadSettingValueError(name, kind_of(trait), value) from None
         setattr(self, name, converted)
 
     def with_overrides(self, **changes: Any) -> "TinyML":

@@ -12,12 +12,143 @@ class ConfigError(TinyMLError):
     """A setting or magic argument is wrong (unknown key, bad value, empty request)."""
 
 
+class KeyNotSettableError(ConfigError):
+    """`%tinyml config api_key=...`: a key typed into a notebook would be saved with it."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "API keys are not set here (they would end up in the notebook): "
+            "set TINYML_API_KEY or the provider's variable (e.g. OPENAI_API_KEY) before starting Jupyter."
+        )
+
+
+class UnknownSettingError(ConfigError):
+    """A setting name that the TinyML Configurable does not have."""
+
+    def __init__(self, name: str, settable: list[str]) -> None:
+        super().__init__(f"Unknown setting {name!r}; settable: {', '.join(settable)}.")
+
+
+class BadSettingValueError(ConfigError):
+    """A setting's text that its trait cannot convert (`token_budget=lots`)."""
+
+    def __init__(self, name: str, kind: str, value: str) -> None:
+        super().__init__(f"{name} needs a {kind}, got {value!r}.")
+
+
+class UnknownStageError(ConfigError):
+    """A StageRequest naming a stage that does not exist."""
+
+    def __init__(self, name: str, stages: tuple[str, ...]) -> None:
+        super().__init__(f"Unknown stage {name!r}; the stages are {', '.join(stages)}.")
+
+
 class ModelError(TinyMLError):
     """The language model could not be used: unreachable, missing key, unknown name, timeout, rate limit."""
 
 
+class MissingKeyError(ModelError):
+    """The provider refused the key, or there was none to send."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__(
+            f"No valid API key for {model}: set the provider's key (e.g. OPENAI_API_KEY) or TINYML_API_KEY "
+            "in the environment Jupyter starts from, then restart the kernel."
+        )
+
+
+class RateLimitedError(ModelError):
+    """The provider answered 429."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__(f"{model} is rate-limited: wait a minute and run the cell again, or pick another model.")
+
+
+class ModelTimeoutError(ModelError):
+    """No answer within the `timeout` setting."""
+
+    def __init__(self, model: str, api_base: str | None = None) -> None:
+        where = f" at {api_base}" if api_base else ""
+        super().__init__(
+            f"{model}{where} did not answer in time: try again, raise the limit (%tinyml config timeout=120) "
+            "or use a smaller model."
+        )
+
+
+class UnknownModelError(ModelError):
+    """litellm knows no provider for the name, or the provider knows no such model."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__(
+            f"Unknown model {model!r}: use a litellm name such as openai/gpt-4o-mini or ollama/qwen2.5-coder "
+            "(%tinyml config model=...)."
+        )
+
+
+class UnreachableModelError(ModelError):
+    """No connection to the provider or the local server, or it failed on its side."""
+
+    def __init__(self, model: str, api_base: str | None = None) -> None:
+        where = f" at {api_base}" if api_base else ""
+        super().__init__(
+            f"Could not reach {model}{where}: check the network or that the server is running, "
+            "or clear the model (%tinyml config model=) to use the offline recipes."
+        )
+
+
+class PromptTooLongError(ModelError):
+    """The prompt exceeds the model's context window."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__(f"The prompt is too long for {model}: lower %tinyml config token_budget=1000 and retry.")
+
+
+class EmptyAnswerError(ModelError):
+    """The call succeeded but carried no choices."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__(f"{model} returned no answer; try again or choose another model with --model.")
+
+
+class ModelFailedError(ModelError):
+    """Any other failure of the call; `kind` is the exception's class name, `detail` its first line."""
+
+    def __init__(self, model: str, kind: str, detail: str) -> None:
+        super().__init__(f"{model} failed ({kind}: {detail[:200]}); check the model name and settings.")
+
+
 class MalformedAnswerError(TinyMLError):
     """The model answered, but not with Python code we can insert."""
+
+
+class NotPythonAnswerError(MalformedAnswerError):
+    """The answer's code blocks are all in other languages."""
+
+    def __init__(self, languages: list[str]) -> None:
+        super().__init__(
+            f"The model answered with {', '.join(sorted(set(languages)))} code, not Python; nothing was inserted. "
+            "Rephrase the request or run the cell again."
+        )
+
+
+class NoCodeAnswerError(MalformedAnswerError):
+    """The answer is prose only."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The model's answer held no Python code; nothing was inserted. Run the cell again or make the request "
+            "more specific."
+        )
+
+
+class NoGlueRegionError(MalformedAnswerError):
+    """A glue repair answer without a block for a known sketch region (`unknown`: the names it used instead)."""
+
+    def __init__(self, unknown: list[str], regions: list[str]) -> None:
+        super().__init__(
+            f"The model's repair named no glue region ({', '.join(unknown) or 'no region blocks'}); "
+            f"regions are {', '.join(regions)}. The sketch was left as it was."
+        )
 
 
 class RecipeError(TinyMLError):
@@ -27,9 +158,108 @@ class RecipeError(TinyMLError):
 class QuantizationError(TinyMLError):
     """A model, its data or a .tflite cannot be converted, evaluated or inspected as asked."""
 
+    @staticmethod
+    def first_line(error: BaseException | str) -> str:
+        """The first non-empty line of a library's message (TensorFlow's run to pages), else the error's class."""
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        return lines[0] if lines else type(error).__name__
+
+
+class LibraryError(QuantizationError):
+    """Keras, TensorFlow or LiteRT refused; their first line says why (`doing` says what was being done)."""
+
+    def __init__(self, doing: str, error: BaseException | str) -> None:
+        super().__init__(f"{doing}: {self.first_line(error)}")
+
+
+class UnknownQuantizationError(QuantizationError):
+    """A quantization mode convert() does not know."""
+
+    def __init__(self, mode: object, modes: tuple[str, ...]) -> None:
+        super().__init__(f"Unknown quantization {mode!r}: use one of {', '.join(repr(m) for m in modes)}.")
+
+
+class MissingRepresentativeDataError(QuantizationError):
+    """An int8 mode without the samples that fix its scales."""
+
+    def __init__(self, mode: str) -> None:
+        super().__init__(f"quantization={mode!r} needs representative data to fix the int8 scales: "
+                         "pass representative_data=x_train.")
+
+
+class ModelSourceError(QuantizationError):
+    """What was passed as the model is none of the kinds convert() and compare() read."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"{problem}: pass a Keras model, a .keras/.h5 file or a SavedModel directory.")
+
+
+class InputCountError(QuantizationError):
+    """The model has more than one input (or output); convert, evaluate and compare handle one of each."""
+
+    def __init__(self, source: str, inputs: int, outputs: int | None = None) -> None:
+        if outputs is None:
+            super().__init__(f"The {source} has {inputs} inputs; this module handles models with one input.")
+        else:
+            super().__init__(f"The {source} has {inputs} inputs and {outputs} outputs; evaluate handles one of each.")
+
+
+class SampleShapeError(QuantizationError):
+    """Samples whose shape (without the batch axis) is not the model's input shape."""
+
+    def __init__(self, what: str, got: tuple[int, ...], expected: tuple[int | None, ...]) -> None:
+        per_sample = got[1:]
+        dims = ["any" if e is None else str(e) for e in expected]
+        shown = "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+        hint = ""
+        if len(per_sample) + 1 == len(expected) and expected[-1] == 1:
+            hint = " Add the channel axis with x[..., np.newaxis]."
+        super().__init__(f"{what} has samples of shape {per_sample} but the model expects {shown} per sample "
+                         f"(array shape {got}).{hint}")
+
+
+class ConversionError(QuantizationError):
+    """The TFLite converter failed; `op` is the op it named (None when it named none), `detail` its first line."""
+
+    def __init__(self, quantization: str, detail: str, op: str | None = None, *, flex: bool = False) -> None:
+        if op is None:
+            message = f"Conversion to {quantization!r} failed: {detail}"
+        elif op.startswith("TensorList"):
+            message = (f"Conversion to {quantization!r} failed at op {op}: recurrent layers (LSTM, GRU) with a loop "
+                       "over time have no TFLite builtin form; build them with unroll=True (short windows) or use "
+                       "Conv1D.")
+        elif flex:
+            message = (f"Conversion to {quantization!r} failed: op {op} has no TFLite builtin kernel (it would need "
+                       "TensorFlow 'flex' ops, which microcontrollers lack); replace the layer or activation that "
+                       "uses it.")
+        else:
+            message = f"Conversion to {quantization!r} failed at op {op}: {detail}"
+        super().__init__(message)
+        self.op = op
+
+
+class FloatOpsError(QuantizationError):
+    """An int8 conversion kept ops in float (no int8 kernel), which int8-only firmware cannot run."""
+
+    def __init__(self, quantization: str, ops: list[str]) -> None:
+        super().__init__(f"Op {', '.join(ops)} has no int8 kernel, so quantization={quantization!r} would leave it in "
+                         "float32: replace the layer that uses it, or use quantization='dynamic' for a host-only model.")
+        self.ops = ops
+
 
 class ToolNotFoundError(TinyMLError):
     """A program the step needs (arduino-cli, PlatformIO, bossac) is not installed; the message says how to get it."""
+
+
+class ProgramNotFoundError(ToolNotFoundError):
+    """A program named by the caller (or on a command line) cannot be run: missing, or not executable."""
+
+    def __init__(self, program: str, *, executable: bool = False) -> None:
+        if executable:
+            super().__init__(f"{program} is not executable — check its permissions (chmod +x)")
+        else:
+            super().__init__(f"{program} not found — install it, or pass the full path of the program")
+        self.program = program
 
 
 class BuildError(TinyMLError):
@@ -52,6 +282,40 @@ class BoardNotFoundError(BoardError):
     """No board on the given port (unplugged, wrong name), none of the wanted kind attached, or it went away."""
 
 
+_PLUG_IN = "plug it in with a data USB cable (charge-only cables show nothing)"
+
+
+class BoardNotAttachedError(BoardNotFoundError):
+    """No port shows the wanted board's USB ids (and, for a drive-copy board, no bootloader drive is mounted).
+
+    hint: how to reach the board another way (its bootloader), said after "plug it in"; drive: the bootloader drive
+    that was looked for too.
+    """
+
+    def __init__(self, board: str, *, hint: str = "", drive: str = "") -> None:
+        no_drive = f" and no {drive} drive mounted" if drive else ""
+        then = f", or {hint} and retry" if hint else "; detect_boards() lists what is attached"
+        super().__init__(f"No {board} attached{no_drive} — {_PLUG_IN}{then}")
+        self.board = board
+
+
+class NoSuchPortError(BoardNotFoundError):
+    """The serial port named does not exist (the board is unplugged, or the name is wrong)."""
+
+    def __init__(self, port: str, board: str = "board") -> None:
+        super().__init__(f"No serial port {port} — plug the {board} in with a data USB cable (charge-only cables "
+                         "show nothing); detect_boards() lists the ports attached now")
+        self.port = port
+
+
+class BoardGoneError(BoardNotFoundError):
+    """The board disappeared during a session (unplugged, or reset into its bootloader)."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where[:1].upper()}{where[1:]} went away ({reason}) — plug it in again (if it reset into "
+                         "its bootloader, flash it again) and reconnect")
+
+
 class WrongBoardError(BoardError):
     """The port belongs to a different board than the one asked for (its USB VID/PID say so)."""
 
@@ -72,6 +336,18 @@ class ProtocolError(BoardError):
     """The board answered, but not as PROTOCOL.md says (malformed line, wrong length, wrong kind of answer)."""
 
 
+REFLASH = "the firmware does not follow PROTOCOL.md; build and flash it again from this version"
+
+
+class MalformedLineError(ProtocolError):
+    """One line from the board could not be read as PROTOCOL.md says; `line` is what arrived."""
+
+    def __init__(self, line: str, problem: str, todo: str = REFLASH) -> None:
+        shown = line if len(line) <= 120 else line[:120] + "..."
+        super().__init__(f"Malformed answer {shown!r}: {problem}" + (f" — {todo}" if todo else ""))
+        self.line = line
+
+
 class UploadError(BoardError):
     """Writing the firmware failed; the message says how to recover (usually: double-tap reset, upload again)."""
 
@@ -85,4 +361,21 @@ class BootloaderError(UploadError):
 
 
 class UploadTimeoutError(UploadError):
-    """The upload, or the board coming back afterwards, took longer than the timeout."""
+    """The uploading tool did not finish within its timeout and was stopped.
+
+    state: what that leaves on the board, when it matters; recover: what to do next.
+    """
+
+    def __init__(self, tool: str, seconds: float, recover: str, *, port: str = "", state: str = "",
+                 output: str = "") -> None:
+        where = f" on {port}" if port else ""
+        left = f"; {state}" if state else ""
+        super().__init__(f"{tool} did not finish within {seconds:g} s{where}{left} — {recover}", output)
+
+
+class UploadToolError(UploadError):
+    """The uploading tool ran and failed; `detail` is its last words (or exit code), `output` all of them."""
+
+    def __init__(self, tool: str, port: str, detail: str, recover: str, *, state: str = "", output: str = "") -> None:
+        left = f"; {state}" if state else ""
+        super().__init__(f"{tool} failed on {port} ({detail}){left} — {recover}", output)

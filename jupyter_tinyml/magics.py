@@ -1,6 +1,7 @@
 """TinyMLMagics: the IPython face of jupyter-tinyml — parse arguments, run a stage, hand the cells on.
 
-A thin shell over stages/: everything that matters is plain Python that knows nothing of IPython.
+A thin shell over stages/: the arguments become a StageRequest (stages/request.py), which the lab extension's
+Regenerate builds too, and everything that matters is plain Python that knows nothing of IPython.
 Errors a person can act on are raised as IPython's UsageError, which prints one line and no traceback;
 the notebook is left as it was.
 """
@@ -9,30 +10,22 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from .notebook.cells import Provenance, writer_for
-from .notebook.comm import LabLink, lab_status
 from .config import TinyML
 from .errors import TinyMLError
+from .notebook.cells import Provenance, writer_for
+from .notebook.comm import LabLink, lab_status
 from .notebook.failures import CellWatcher
+from .stages.request import STAGE_NAMES, StageRequest
 
 if TYPE_CHECKING:  # numpy (context), litellm's wrapper and the checks load on first use: %load_ext stays fast
     from .notebook.context import NotebookContext
     from .stages import base
-
-STAGE_MODULES = {
-    "prep": "jupyter_tinyml.stages.prep",
-    "train": "jupyter_tinyml.stages.train",
-    "convert": "jupyter_tinyml.stages.convert",
-    "deploy": "jupyter_tinyml.stages.deploy",
-    "fix": "jupyter_tinyml.stages.fix",
-}
 
 HELP = """jupyter-tinyml: each stage's cell body is your request in plain words; the code comes back as new cells
 below, unreviewed. Nothing runs until you run it.
@@ -51,7 +44,7 @@ Model: TINYML_MODEL / TINYML_API_BASE in the environment, c.TinyML.model in ipyt
 %tinyml config model=openai/gpt-4o-mini. No model set: the built-in offline recipes."""
 
 
-def stage_arguments(function: Any) -> Any:
+def stage_arguments(function: Callable[..., None]) -> Callable[..., None]:
     """The options every generating magic shares."""
     for decorator in reversed(
         [
@@ -67,24 +60,6 @@ def stage_arguments(function: Any) -> Any:
     return function
 
 
-@dataclass
-class StageRun:
-    """What a magic cell asked for, kept so the review bar's Regenerate can ask again the same way."""
-
-    name: str
-    request: str
-    arguments: Any
-    board_name: str | None
-    last_error: str | None
-
-
-def load_stage(name: str) -> base.Stage:
-    """Import a stage module on first use (stages import nothing heavy, but there is no need before)."""
-    import importlib
-
-    return importlib.import_module(STAGE_MODULES[name]).STAGE
-
-
 @magics_class
 class TinyMLMagics(Magics):
     """%%tinyml_prep, %%tinyml_train, %%tinyml_convert, %%tinyml_deploy, %tinyml_fix and %tinyml."""
@@ -96,7 +71,7 @@ class TinyMLMagics(Magics):
         self.failures.register(shell)
         # The comm to the lab extension, opened by load_ipython_extension when running in a kernel.
         self.link: LabLink | None = None
-        self.runs: dict[str, StageRun] = {}  # magic cell id -> its last run, for Regenerate
+        self.runs: dict[str, StageRequest] = {}  # magic cell id -> its last request, for Regenerate
 
     # ---- generating magics -------------------------------------------------------------------------------
     @stage_arguments
@@ -138,7 +113,15 @@ class TinyMLMagics(Magics):
         from .stages.fix import request_for
 
         self.generate(
-            "fix", request_for(failed.source, " ".join(arguments.note)), arguments, last_error=failed.error
+            StageRequest(
+                "fix",
+                request_for(failed.source, " ".join(arguments.note)),
+                model=arguments.model,
+                run=arguments.run,
+                insert=not arguments.no_insert,
+                cell_id=self.failures.running_id or "",
+                last_error=failed.error,
+            )
         )
 
     # ---- %tinyml -----------------------------------------------------------------------------------------
@@ -201,20 +184,31 @@ class TinyMLMagics(Magics):
               f"tensorflow {'yes' if 'tensorflow' in sys.modules else 'not yet'}")
 
     # ---- shared ------------------------------------------------------------------------------------------
-    def parse(self, magic: Any, line: str) -> Any:
+    def parse(self, magic: Callable[..., None], line: str) -> argparse.Namespace:
         try:
             return parse_argstring(magic, line)
         except UsageError as error:
             raise UsageError(f"tinyml: {error} (see {magic.__name__}? for the options)") from None
 
-    def run_stage(self, name: str, line: str, cell: str, magic: Any) -> None:
+    def run_stage(self, name: str, line: str, cell: str, magic: Callable[..., None]) -> None:
         arguments = self.parse(magic, line)
         if not cell.strip():
             raise UsageError(
                 f"tinyml: the cell is empty; write your request under %%tinyml_{name}, e.g. "
                 "'use the digits images, 80/20 split'."
             )
-        self.generate(name, cell, arguments, board_name=arguments.board)
+        self.generate(
+            StageRequest(
+                name,
+                cell,
+                model=arguments.model,
+                board=arguments.board,
+                budget=arguments.budget,
+                run=arguments.run,
+                insert=not arguments.no_insert,
+                cell_id=self.failures.running_id or "",
+            )
+        )
 
     def capture(self, *, request: str, budget: int, board_name: str | None, last_error: str | None = None) -> NotebookContext:
         from .notebook import context
@@ -233,45 +227,26 @@ class TinyMLMagics(Magics):
             running_cell=self.failures.running,
         )
 
-    def generate(
-        self,
-        name: str,
-        request: str,
-        arguments: Any,
-        *,
-        board_name: str | None = None,
-        last_error: str | None = None,
-        source_cell: str | None = None,
-        note: str = "",
-    ) -> None:
-        """Context -> stage -> checks -> insertion (and execution only with --run). Errors: one line, nothing inserted.
-
-        `source_cell` is the magic's cell (default: the running cell) and `note` a reviewer's words sent with
-        Regenerate; the model sees the note after the request, the provenance keeps them apart.
-        """
-        source_cell = source_cell or self.failures.running_id
-        if source_cell:
-            self.runs[source_cell] = StageRun(name, request, arguments, board_name, last_error)
-        asked = f"{request.rstrip()}\n\nReviewer's note on the previous answer: {note}" if note else request
-        quiet = getattr(arguments, "quiet", False)
-        settings = self.settings.with_overrides(model=arguments.model, stream=False if quiet else None)
+    def generate(self, request: StageRequest) -> None:
+        """Context -> stage -> checks -> insertion (and execution only with run). Errors: one line, nothing inserted."""
+        if request.cell_id:
+            self.runs[request.cell_id] = request
+        settings = request.settings(self.settings)
         try:
             snapshot = self.capture(
-                request=asked,
-                budget=getattr(arguments, "budget", None) or settings.token_budget,
-                board_name=board_name or settings.board or None,
-                last_error=last_error,
+                request=request.prompt,
+                budget=request.budget or settings.token_budget,
+                board_name=request.board or settings.board or None,
+                last_error=request.last_error,
             )
-            stage = load_stage(name)
             if not settings.offline:
-                print(f"[tinyml {name}] asking {settings.model} ...", flush=True)
-            from .stages.base import generate
+                print(f"[tinyml {request.stage}] asking {settings.model} ...", flush=True)
+            from .stages import base
 
-            generation = generate(
-                stage,
-                asked,
+            generation = base.run(
+                request,
                 snapshot,
-                settings,
+                self.settings,
                 known_names=set(self.shell.user_ns),
                 on_text=stream_to_output if settings.stream else None,
             )
@@ -279,20 +254,20 @@ class TinyMLMagics(Magics):
             raise UsageError(f"tinyml: {error}") from None
         self.report(generation)
         provenance = Provenance(
-            stage=name,
+            stage=request.stage,
             model=generation.model,
-            request=request,
+            request=request.text,
             checks=generation.findings(),
-            source_cell=source_cell or "",
-            note=note,
+            source_cell=request.cell_id,
+            note=request.note,
         )
-        if arguments.no_insert:
+        if not request.insert:
             from .notebook.cells import combine
 
             print(combine(generation.cells, provenance))
         else:
             print(writer_for(self.shell, self.link).insert(generation.cells, provenance))
-        if arguments.run:
+        if request.run:
             self.execute(generation)
 
     # ---- the lab extension's requests -------------------------------------------------------------------
@@ -310,26 +285,17 @@ class TinyMLMagics(Magics):
     def regenerate(self, source_cell: str, *, note: str = "", stage: str = "", request: str = "") -> None:
         """Run a magic's stage again (with the reviewer's note); the new cells replace its unreviewed ones.
 
-        The run is remembered from this session; after a kernel restart the stage and request come from the
-        cell's provenance. Nothing is printed into a cell (there is none running): errors go back to the bar.
+        The request is remembered from this session; after a kernel restart the stage and request come from
+        the cell's provenance. Nothing is printed into a cell (there is none running): errors go back to the bar.
         """
-        run = self.runs.get(source_cell)
-        if run is None:
-            if stage not in STAGE_MODULES or not request.strip():
+        remembered = self.runs.get(source_cell)
+        if remembered is None:
+            if stage not in STAGE_NAMES or not request.strip():
                 self.tell_lab_error(source_cell, "tinyml: nothing to regenerate from: run the magic cell again.")
                 return
-            run = StageRun(stage, request, argparse.Namespace(model=None, budget=None, board=None), None, None)
-        arguments = argparse.Namespace(**{**vars(run.arguments), "run": False, "no_insert": False, "quiet": True})
+            remembered = StageRequest(stage, request)
         try:
-            self.generate(
-                run.name,
-                run.request,
-                arguments,
-                board_name=run.board_name,
-                last_error=run.last_error,
-                source_cell=source_cell,
-                note=note.strip(),
-            )
+            self.generate(remembered.again(source_cell, note))
         except UsageError as error:
             self.tell_lab_error(source_cell, str(error))
 

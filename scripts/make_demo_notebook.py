@@ -62,7 +62,7 @@ cells = [
         "    json.dump(summary, file, indent=2)\n"
         "summary"
     ),
-    new_code_cell("from jupyter_tinyml.hardware.virtual import board as virtual_board\n\nfor board in virtual_board.running():  # stop QEMU\n    board.stop()"),
+    new_code_cell("from jupyter_tinyml.hardware.virtual import qemu\n\nfor board in qemu.running():  # stop QEMU\n    board.stop()"),
 ]
 notebook = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
 path = Path(__file__).resolve().parents[1] / "example_notebooks" / "01_digits_lifecycle.ipynb"

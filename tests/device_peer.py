@@ -49,7 +49,7 @@ class Peer:
         self.output = self.interpreter.get_output_details()[0]
         self.n_in = int(np.prod(self.input["shape"][1:])) * np.dtype(self.input["dtype"]).itemsize
         self.n_out = int(np.prod(self.output["shape"][1:])) * np.dtype(self.output["dtype"]).itemsize
-        self.ops = ",".join(op.name for op in tflite_model.ops(content))
+        self.ops = ",".join(op.name for op in tflite_model.read(content).ops)
         self.name = Path(options.model).stem
         self.labels = options.labels.split(",") if options.labels else []
         self.infers = 0

@@ -18,7 +18,7 @@ from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: E402
 
 from jupyter_tinyml.errors import QuantizationError  # noqa: E402
 from jupyter_tinyml.firmware.c_target import SUPPORTED_OPS, generate_c  # noqa: E402
-from jupyter_tinyml.model.tflite import ops as tflite_ops  # noqa: E402
+from jupyter_tinyml.model.tflite import model_bytes, read  # noqa: E402
 
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2"]
 TEST_MAIN = r"""
@@ -301,7 +301,7 @@ def test_memory_plan_reuses_memory_of_dead_buffers():
 def test_unsupported_op_names_it_and_the_supported_ones():
     tflite = int8_tflite(keras([tf.keras.layers.Dense(4, activation="tanh")], (5,)),
                          np.random.default_rng(0).normal(size=(16, 5)).astype(np.float32))
-    assert "TANH" in {op.name for op in tflite_ops(tflite)}
+    assert "TANH" in {op.name for op in read(model_bytes(tflite)).ops}
     with pytest.raises(QuantizationError, match="no kernel for TANH") as error:
         generate_c(tflite)
     assert all(name in str(error.value) for name in SUPPORTED_OPS)
@@ -337,3 +337,32 @@ def test_cortex_m4_compile_is_warning_free(tmp_path):
         done = subprocess.run([compiler, "-std=c99", "-Wall", "-Wextra", "-Werror", "-mcpu=cortex-m4", "-mthumb",
                                "-O2", "-c", source, "-o", os.devnull], cwd=tmp_path, capture_output=True, text=True)
         assert done.returncode == 0 and not done.stderr, done.stderr
+
+
+def test_c_project_is_judged_by_the_one_budget_verdict(tmp_path):
+    """The C target's flash and RAM go through budget.check_budget like TFLite Micro's: a board whose RAM holds the
+    static memory plan but not the plan with the stack is refused with the verdict's own sentence."""
+    from dataclasses import replace
+
+    from jupyter_tinyml import write_project
+    from jupyter_tinyml.boards import find_board
+    from jupyter_tinyml.budget import check_budget
+    from jupyter_tinyml.errors import ConfigError
+
+    layers = [tf.keras.layers.Dense(16, activation="relu"), tf.keras.layers.Dense(3, activation="softmax")]
+    content = int8_tflite(keras(layers, (6,)), np.random.default_rng(3).random((32, 6)).astype(np.float32))
+    board = find_board("virtual-cortex-m4")
+    project = write_project(content, board=board, out_dir=tmp_path / "fits", target="c")
+    assert project.budget == check_budget(project.flash_bytes, project.arena_bytes, board,
+                                          input_bytes=project.model.input_bytes, target="c")
+    assert project.budget.fits and "static memory plan (exact)" in project.budget.ram_text()
+    assert project.budget.ram_needed > project.arena_bytes  # the stack and the serial line are counted too
+
+    shrunk = replace(board, name="Shrunk RAM Board", ram_bytes=project.arena_bytes + 64)
+    with pytest.raises(ConfigError) as error:
+        write_project(content, board=shrunk, out_dir=tmp_path / "refused", target="c")
+    verdict = check_budget(project.flash_bytes, project.arena_bytes, shrunk, input_bytes=project.model.input_bytes,
+                           target="c")
+    assert not verdict.fits
+    assert str(error.value) == f"the model does not fit the Shrunk RAM Board: {verdict.problems()[0]}"
+    assert not (tmp_path / "refused").exists()

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from jupyter_tinyml.stages.checks import Problem, check_code, defined_names, strip_ipython_syntax
+from jupyter_tinyml.stages.checks import Problem, check_code, defined_names, python_source
 
 
 def code(text: str) -> str:
@@ -365,19 +365,38 @@ def test_shell_cell_magic_is_not_parsed_as_python_and_is_flagged() -> None:
     assert check_code("%%writefile model.h\nconst unsigned char model[] = {0x1c};\n") == []
 
 
-def test_strip_keeps_line_numbers_and_python() -> None:
+def test_magics_inside_a_python_cell_magic_are_checked_at_their_lines() -> None:
+    problems = check_code("%%capture\n!pip install -q numpy\nprint(undefined_xyz)\n")
+    assert [(p.kind, p.line) for p in problems] == [("risky", 2), ("risky", 2), ("undefined-name", 3)]
+    [problem] = check_code("%%capture\n!pip install -q numpy\nx = (1,\n")
+    assert (problem.kind, problem.line) == ("syntax", 3)
+
+
+def test_magic_assignment_binds_its_name_and_is_flagged() -> None:
+    problems = check_code("listing = %sx ls data\nprint(listing)\n")
+    assert risky(problems) == ["line 1: runs a shell command (%sx)"]
+
+
+def test_python_source_keeps_line_numbers_and_python() -> None:
     cell = "%pip install x\nimport numpy as np\n!ls\nfiles = !ls\nnp.mean?\n"
-    stripped = strip_ipython_syntax(cell)
-    assert stripped.split("\n") == ["", "import numpy as np", "", "files = None", "", ""]
+    source = python_source(cell)
+    assert source.split("\n") == [
+        "get_ipython().run_line_magic('pip', 'install x')",
+        "import numpy as np",
+        "get_ipython().system('ls')",
+        "files = get_ipython().getoutput('ls')",
+        "get_ipython().run_line_magic('pinfo', 'np.mean')",
+        "",
+    ]
 
 
-def test_strip_keeps_indented_blocks_valid() -> None:
+def test_python_source_keeps_indented_blocks_valid() -> None:
     cell = "for i in range(2):\n    !echo $i\n"
-    assert strip_ipython_syntax(cell) == "for i in range(2):\n    pass\n"
+    assert python_source(cell) == "for i in range(2):\n    get_ipython().system('echo $i')\n"
     assert kinds(check_code(cell)) == ["risky"]
 
 
-def test_strip_leaves_percent_and_bang_inside_brackets_and_strings() -> None:
+def test_python_source_leaves_percent_and_bang_inside_brackets_and_strings() -> None:
     cell = code(
         '''
         ratio = (10
@@ -390,13 +409,13 @@ def test_strip_leaves_percent_and_bang_inside_brackets_and_strings() -> None:
               != 2)
         '''
     )
-    assert strip_ipython_syntax(cell) == cell
+    assert python_source(cell) == cell
     assert check_code(cell) == []
 
 
-def test_strip_blanks_backslash_continued_magic() -> None:
+def test_python_source_keeps_the_line_after_a_backslash_continued_magic() -> None:
     cell = "!pip install numpy \\\n    scipy\nimport numpy\n"
-    assert strip_ipython_syntax(cell) == "\n\nimport numpy\n"
+    assert python_source(cell) == "get_ipython().system('pip install numpy      scipy')\n\nimport numpy\n"
 
 
 def test_windows_line_endings() -> None:

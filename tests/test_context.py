@@ -19,7 +19,7 @@ from jupyter_tinyml.notebook.context import (
     redact,
     summarize,
 )
-from jupyter_tinyml.notebook.summaries import _sample
+from jupyter_tinyml.notebook.summaries import sample_array
 
 OPENAI_KEY = "sk-abc123DEF456ghi789JKL012mno345pqr"
 GITHUB_TOKEN = "ghp_0123456789abcdefghijABCDEFGHIJ012345"
@@ -93,7 +93,7 @@ def test_array_summary_never_copies_the_array(shape):
 def test_sample_is_small_and_spread_over_the_first_axis():
     arr = np.arange(4_000_000, dtype=np.int64).reshape(2_000, 2_000).T  # a transposed (non-contiguous) view
 
-    sample = _sample(arr)
+    sample = sample_array(arr)
 
     assert sample.size <= 10_000
     assert sample.min() < 4_000 and sample.max() > 3_990_000

@@ -54,3 +54,35 @@ def test_fix_offline_says_when_it_cannot_help(shell, capsys):
     shell.run_cell("%tinyml_fix")
     err = capsys.readouterr().err
     assert "ZeroDivisionError" in err and "configure a model" in err and shell.rl_next_input is None
+
+
+def test_glue_repair_runs_through_the_stage_loop_bounded_by_max_repairs(int8_model, tmp_path):
+    """A sketch that keeps failing: max_repairs rounds, each a completion with its usage line, then it stops."""
+    from jupyter_tinyml import write_project
+    from jupyter_tinyml.config import TinyML
+    from jupyter_tinyml.hardware.results import BuildResult
+    from jupyter_tinyml.stages.glue import repair_glue
+
+    project = write_project(int8_model, board="nano33ble", out_dir=tmp_path / "fw",
+                            app={"app-loop": "int reading = undefined_sensor_read();"})
+
+    def build(ok: bool) -> BuildResult:
+        output = "" if ok else f"{project.sketch}:40:5: error: 'undefined_sensor_read' was not declared in this scope"
+        return BuildResult(ok=ok, tool="arduino-cli", board="nano33ble", command=["arduino-cli", "compile"],
+                           output=output, returncode=0 if ok else 1, project_dir=project.root,
+                           output_dir=tmp_path / "build")
+
+    rebuilds: list[BuildResult] = []
+
+    def rebuild() -> BuildResult:
+        rebuilds.append(build(False))
+        return rebuilds[-1]
+
+    settings = TinyML(model="openai/gpt-4o-mini", stream=False, max_repairs=2,
+                      mock_response="```cpp app-loop\nint reading = analogRead(A0);\n```")
+    outcome = repair_glue(project.sketch, build(False), rebuild, settings)
+    assert outcome.rounds == len(rebuilds) == len(outcome.completions) == 2 and not outcome.ok
+    assert outcome.build is rebuilds[-1]
+    assert all("out tokens" in completion.usage_line() for completion in outcome.completions)
+    assert "analogRead(A0)" in project.sketch.read_text()
+    assert repair_glue(project.sketch, build(True), rebuild, settings).rounds == 0 and len(rebuilds) == 2

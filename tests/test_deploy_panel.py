@@ -62,6 +62,19 @@ def test_panel_detects_the_board_and_runs_the_on_device_check(digits, board_port
     assert lines is not None and panel.progress.bar_style == "success"
 
 
+def test_panel_shows_the_projects_own_budget_verdict(digits):
+    """The panel says what write_project's budget says about flash and RAM, in its words, not a sum of its own."""
+    import html
+
+    from jupyter_tinyml import DeployPanel
+
+    project = digits[2]
+    panel = DeployPanel(project, digits[0], ports=[])
+    header = panel.children[0].value
+    assert html.escape(project.budget.flash_text()) in header and html.escape(project.budget.ram_text()) in header
+    assert html.escape(str(project.budget).splitlines()[0]) in header
+
+
 def test_build_without_tools_says_what_to_install(digits, monkeypatch):
     from jupyter_tinyml import DeployPanel
 

@@ -30,7 +30,8 @@ from jupyter_tinyml import firmware  # noqa: E402
 from jupyter_tinyml.boards import Board, catalogue, find_board  # noqa: E402
 from jupyter_tinyml.errors import ConfigError, QuantizationError  # noqa: E402
 from jupyter_tinyml.firmware import skeleton  # noqa: E402
-from jupyter_tinyml.model.tflite import inspect, tflm_builtin_ops, tflm_custom_ops  # noqa: E402
+from jupyter_tinyml.model.inspection import inspect  # noqa: E402
+from jupyter_tinyml.model.tflite import tflm_builtin_ops, tflm_custom_ops  # noqa: E402
 
 GXX = shutil.which("g++")
 needs_gxx = pytest.mark.skipif(GXX is None, reason="g++ is not installed")
@@ -44,7 +45,7 @@ LABELS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight"
 
 
 def _int8(model: object, samples: np.ndarray) -> bytes:
-    from jupyter_tinyml.model.quantize import convert
+    from jupyter_tinyml.model.convert import convert
 
     return convert(model, samples)
 
@@ -160,13 +161,17 @@ def test_op_resolver_registers_exactly_the_models_ops(projects: dict[str, firmwa
                                                       models: dict[str, bytes], kind: str) -> None:
     code = (projects[kind].sketch_dir / "op_resolver.h").read_text()
     calls = re.findall(r"resolver\.(Add\w+)\(\) != kTfLiteOk\) return kTfLiteError; +// (\w+)", code)
-    litert = {op["op_name"] for op in Interpreter(model_content=models[kind])._get_ops_details()}
+    from tensorflow.lite.tools import flatbuffer_utils  # TensorFlow's own reader of the same file
+
+    reference = flatbuffer_utils.convert_bytearray_to_object(models[kind])
+    theirs = {flatbuffer_utils.opcode_to_name(reference, operator.opcodeIndex)
+              for subgraph in reference.subgraphs for operator in subgraph.operators}
     inspected = {op.name for op in inspect(models[kind]).ops}
-    assert [name for _, name in calls] == sorted(inspected) == sorted(litert) == projects[kind].ops
+    assert [name for _, name in calls] == sorted(inspected) == sorted(theirs) == projects[kind].ops
     methods = firmware.resolver_methods()
-    assert [method for method, _ in calls] == [methods[name] for name in sorted(litert)]
-    assert re.findall(r"MicroMutableOpResolver<(\d+)>", code) == [str(len(litert))]
-    assert constant(settings(projects[kind]), "kOpNames") == '"' + ",".join(sorted(litert)) + '"'
+    assert [method for method, _ in calls] == [methods[name] for name in sorted(theirs)]
+    assert re.findall(r"MicroMutableOpResolver<(\d+)>", code) == [str(len(theirs))]
+    assert constant(settings(projects[kind]), "kOpNames") == '"' + ",".join(sorted(theirs)) + '"'
 
 
 def test_op_resolver_method_names_are_tflite_micros() -> None:
@@ -634,9 +639,42 @@ def test_a_model_too_big_for_the_ram_is_refused_with_the_numbers(models: dict[st
 
 def test_budget_says_what_it_assumed(models: dict[str, bytes]) -> None:
     inspection = inspect(models["cnn"])
-    budget = firmware.check_budget(inspection.flash_bytes, inspection.arena_bytes, find_board("nano33ble"))
+    budget = firmware.check_budget(inspection.flash_bytes, inspection.arena_bytes, find_board("nano33ble"),
+                                   input_bytes=inspection.input_bytes)
+    assert budget == inspection.budget_on(find_board("nano33ble"))
     assert budget.fits and str(budget).startswith("fits the Arduino Nano 33 BLE Sense\n  flash: ")
     assert "1,048,576 B the Arduino Nano 33 BLE Sense has" in str(budget)
     esp = find_board("xiao-esp32s3")
     assert firmware.firmware_overhead(esp) == (320 * 1024, 96 * 1024)  # the ESP32 core is larger
     assert isinstance(esp, Board)
+
+
+def test_inspection_and_writer_agree_when_the_model_fits_but_not_beside_the_firmware(models: dict[str, bytes],
+                                                                                    tmp_path: Path) -> None:
+    inspection = inspect(models["cnn"])
+    # Room for the model's bytes, not for the model and the firmware's estimated share.
+    board = build_board(name="Shrunk Flash Board", flash_bytes=inspection.flash_bytes + 64 * 1024)
+    assert inspection.flash_bytes <= board.flash_bytes
+    budget = inspection.budget_on(board)
+    assert not budget.fits and not budget.flash_fits and budget.ram_fits
+    assert budget.flash_share > 1 and budget.ram_share is not None and budget.ram_share < 1
+    assert budget.line_buffer_bytes == 2 * inspection.input_bytes + 16 + 1 == 2 * 16 * 16 + 17
+    with pytest.raises(ConfigError) as error:
+        firmware.write_project(models["cnn"], board=board, out_dir=tmp_path / "shrunk")
+    assert str(error.value) == f"the model does not fit the Shrunk Flash Board: {budget.problems()[0]}"
+    assert f"{budget.flash_needed:,} B of the {board.flash_bytes:,} B" in str(error.value)
+    assert not (tmp_path / "shrunk").exists()
+    # On the catalogue board both say it fits, with the same figures.
+    project = firmware.write_project(models["cnn"], board=build_board(), out_dir=tmp_path / "fits")
+    assert project.budget == inspection.budget_on(build_board()) and project.budget.fits
+
+
+def test_an_unmeasured_arena_is_never_said_to_fit(models: dict[str, bytes]) -> None:
+    inspection = inspect(models["topk"])
+    assert inspection.arena_bytes is None
+    budget = inspection.budget_on(find_board("nano33ble"))
+    assert budget.flash_fits and budget.ram_fits is None and budget.ram_share is None and not budget.fits
+    assert str(budget).startswith("RAM UNKNOWN on the Arduino Nano 33 BLE Sense\n")
+    assert "tensor arena not measured" in budget.ram_text()
+    with pytest.raises(ConfigError, match="measure the tensor arena"):
+        budget.require()

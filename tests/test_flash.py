@@ -22,9 +22,9 @@ import pytest
 import serial
 from serial.tools.list_ports_common import ListPortInfo
 
-from jupyter_tinyml.hardware import flash
 from jupyter_tinyml.boards import find_board
 from jupyter_tinyml.errors import (
+    BoardNotAttachedError,
     BoardNotFoundError,
     BootloaderError,
     BuildError,
@@ -35,20 +35,23 @@ from jupyter_tinyml.errors import (
     UploadTimeoutError,
     WrongBoardError,
 )
-from jupyter_tinyml.hardware.flash import (
-    BuildResult,
+from jupyter_tinyml.hardware.build import (
     arduino_cli_compile_command,
-    arduino_cli_upload_command,
-    bossac_command,
     build,
-    esptool_command,
-    esptool_images,
-    parse_diagnostics,
+    build_artifacts,
     platformio_command,
     platformio_environment,
-    touch_1200,
-    upload,
 )
+from jupyter_tinyml.hardware.diagnostics import build_hint, parse_diagnostics
+from jupyter_tinyml.hardware.flash import upload
+from jupyter_tinyml.hardware.reporter import Reporter
+from jupyter_tinyml.hardware.reset import touch_1200
+from jupyter_tinyml.hardware.results import BuildResult
+from jupyter_tinyml.hardware.settings import UploadSettings
+from jupyter_tinyml.hardware.uploaders.arduino_cli import arduino_cli_upload_command
+from jupyter_tinyml.hardware.uploaders.bossac import bossac_command
+from jupyter_tinyml.hardware.uploaders.esptool import ProgressLogger, esptool_command, esptool_images
+from jupyter_tinyml.hardware.uploaders.job import UploadJob
 
 RP2040_FAMILY = 0xE48BFF56
 
@@ -224,7 +227,7 @@ def test_compiler_and_linker_messages_are_parsed() -> None:
     assert [(d.severity, d.line) for d in found] == [("error", 12), ("warning", 3), ("linker", 0), ("linker", 0)]
     assert str(found[0]) == "/p/tinyml/tinyml.ino:12:5: error: 'reed_imu' was not declared in this scope"
     assert found[2].message == "undefined reference to `classify(signed char const*)'"
-    assert "does not fit the Arduino Nano 33 BLE Sense's memory" in flash.build_hint(output, "nano33ble")
+    assert "does not fit the Arduino Nano 33 BLE Sense's memory" in build_hint(output, "nano33ble")
 
 
 # ------------------------------------------------------------------------------------------- build
@@ -291,7 +294,7 @@ echo "Sketch uses 123456 bytes (12%) of program storage space."
                                 "uf2": out / "tinyml.ino.uf2"}
     assert repr(result).startswith("Built for pico with arduino-cli in ")
     assert "5 bytes in tinyml.ino.bin" in repr(result)
-    assert flash.build_artifacts(sketch, "pico") == result.artifacts
+    assert build_artifacts(sketch, "pico") == result.artifacts
 
 
 def test_platformio_builds_when_arduino_cli_is_absent(sketch: Path, no_tools: Path, tmp_path: Path) -> None:
@@ -349,8 +352,9 @@ echo "Done in 1.2 seconds"
     board = usb("nano33ble", returns=calls.exists)  # back as a sketch once bossac wrote it
     steps: list[tuple[int, int, str]] = []
     lines: list[str] = []
-    result = upload(image, "nano33ble", board.path, ports=board.ports, bossac=str(bossac),
-                    progress=lambda *step: steps.append(step), on_output=lines.append, bootloader_timeout=3)
+    result = upload(image, "nano33ble", board.path, ports=board.ports,
+                    settings=UploadSettings(bossac=str(bossac), bootloader_timeout=3),
+                    reporter=Reporter(progress=lambda *step: steps.append(step), on_output=lines.append))
     assert board.touched.is_set()
     assert calls.read_text().split() == ["--port=/dev/ttyACM8", "-U", "-i", "-e", "-w", "-v", str(image), "-R"]
     assert (27, 54, "write") in steps and (54, 54, "write") in steps
@@ -366,7 +370,7 @@ def test_a_failed_bossac_says_how_to_recover(usb: Callable[..., FakeUsb], no_too
     image.write_bytes(b"\0" * 64)
     board = usb("wio-terminal")
     with pytest.raises(UploadError) as raised:
-        upload(image, "wio-terminal", board.path, ports=board.ports, bossac=str(bossac))
+        upload(image, "wio-terminal", board.path, ports=board.ports, settings=UploadSettings(bossac=str(bossac)))
     assert str(raised.value) == ("bossac failed on /dev/ttyACM8 (exit 1: No device found on /dev/ttyACM8); the "
                                  "board may hold a partial sketch — slide the power switch down twice quickly (the "
                                  "blue LED breathes), then upload again")
@@ -380,7 +384,8 @@ def test_an_upload_that_hangs_is_a_timeout(usb: Callable[..., FakeUsb], no_tools
     board = usb("nano33ble")
     with pytest.raises(UploadTimeoutError, match="bossac did not finish within 0.5 s on /dev/ttyACM8; the board is "
                                                  "left in its bootloader with a partial sketch — double-tap"):
-        upload(image, "nano33ble", board.path, ports=board.ports, bossac=str(bossac), timeout=0.5)
+        upload(image, "nano33ble", board.path, ports=board.ports,
+               settings=UploadSettings(bossac=str(bossac), timeout=0.5))
 
 
 def test_upload_times_out_when_the_bootloader_never_appears(usb: Callable[..., FakeUsb], no_tools: Path,
@@ -392,7 +397,8 @@ def test_upload_times_out_when_the_bootloader_never_appears(usb: Callable[..., F
     stuck = [usb_port(board.path, (0x2341, 0x805A))]  # the port list never changes: no bootloader
     start = time.monotonic()
     with pytest.raises(BootloaderError) as raised:
-        upload(image, "nano33ble", board.path, ports=stuck, bossac=str(bossac), bootloader_timeout=0.5)
+        upload(image, "nano33ble", board.path, ports=stuck,
+               settings=UploadSettings(bossac=str(bossac), bootloader_timeout=0.5))
     assert time.monotonic() - start < 3
     assert str(raised.value) == (
         f"The Arduino Nano 33 BLE Sense did not enter its bootloader within 0.5 s after the 1200-baud reset on "
@@ -406,21 +412,45 @@ def test_a_port_of_another_board_is_refused(tmp_path: Path) -> None:
     image.write_bytes(b"\0" * 64)
     rp2040 = [usb_port("/dev/ttyACM0", (0x2341, 0x805E))]
     with pytest.raises(WrongBoardError) as raised:
-        upload(image, "nano33ble", "/dev/ttyACM0", ports=rp2040, bossac="/bin/true")
+        upload(image, "nano33ble", "/dev/ttyACM0", ports=rp2040, settings=UploadSettings(bossac="/bin/true"))
     assert str(raised.value) == ("/dev/ttyACM0 is an Arduino Nano RP2040 Connect (2341:805E), not an Arduino Nano 33 "
                                  "BLE Sense — pass board='nano-rp2040', or the port of the Arduino Nano 33 BLE Sense")
     cp2102 = [usb_port("/dev/ttyUSB0", (0x10C4, 0xEA60))]
     with pytest.raises(WrongBoardError, match="is a CP2102 USB-serial chip, which an Arduino Nano 33 BLE Sense"):
-        upload(image, "nano33ble", "/dev/ttyUSB0", ports=cp2102, bossac="/bin/true")
+        upload(image, "nano33ble", "/dev/ttyUSB0", ports=cp2102, settings=UploadSettings(bossac="/bin/true"))
 
 
 def test_a_missing_port_or_board_says_plug_it_in(tmp_path: Path) -> None:
     image = tmp_path / "t.bin"
     image.write_bytes(b"\0" * 64)
     with pytest.raises(BoardNotFoundError, match="No serial port /dev/ttyACM5 — plug the Arduino Nano 33 BLE Sense"):
-        upload(image, "nano33ble", "/dev/ttyACM5", ports=[], bossac="/bin/true")
+        upload(image, "nano33ble", "/dev/ttyACM5", ports=[], settings=UploadSettings(bossac="/bin/true"))
     with pytest.raises(BoardNotFoundError, match="No Arduino Nano 33 BLE Sense attached — plug it in .* or double"):
-        upload(image, "nano33ble", ports=[], bossac="/bin/true")
+        upload(image, "nano33ble", ports=[], settings=UploadSettings(bossac="/bin/true"))
+
+
+def test_no_board_attached_reads_the_same_for_upload_and_for_the_serial_link(tmp_path: Path) -> None:
+    from jupyter_tinyml.hardware.serial_link import connect
+
+    image = tmp_path / "t.bin"
+    image.write_bytes(b"\0" * 64)
+    with pytest.raises(BoardNotAttachedError) as uploading:
+        upload(image, "nano33ble", ports=[], settings=UploadSettings(bossac="/bin/true"))
+    with pytest.raises(BoardNotAttachedError) as connecting:
+        connect("nano33ble", ports=[])
+    same = ("No Arduino Nano 33 BLE Sense attached — plug it in with a data USB cable (charge-only cables show "
+            "nothing)")
+    assert str(uploading.value).startswith(same) and str(connecting.value).startswith(same)
+    assert uploading.value.board == connecting.value.board == "Arduino Nano 33 BLE Sense"
+
+
+def test_upload_settings_name_every_timeout_in_one_place() -> None:
+    from jupyter_tinyml.hardware import settings
+
+    defaults = UploadSettings()
+    assert (defaults.timeout, defaults.bootloader_timeout, defaults.return_timeout) == (
+        settings.UPLOAD_TIMEOUT_S, settings.BOOTLOADER_TIMEOUT_S, settings.RETURN_TIMEOUT_S)
+    assert defaults.arduino_cli is None and defaults.bossac is None
 
 
 def test_bossac_missing_says_where_to_get_it(tmp_path: Path, no_tools: Path) -> None:
@@ -441,7 +471,8 @@ def test_uf2_copy_onto_the_rpi_rp2_drive_with_progress(tmp_path: Path) -> None:
     image.write_bytes(uf2_image(os.urandom(300 * 1024)))
     back = [usb_port("/dev/ttyACM3", (0x2E8A, 0x000A))]
     steps: list[tuple[int, int, str]] = []
-    result = upload(image, "pico", volumes=[tmp_path / "media"], ports=back, progress=lambda *s: steps.append(s))
+    result = upload(image, "pico", volumes=[tmp_path / "media"], ports=back,
+                    reporter=Reporter(progress=lambda *s: steps.append(s)))
     assert (drive / image.name).read_bytes() == image.read_bytes()
     size = image.stat().st_size
     copies = [s for s in steps if s[2] == "copy"]
@@ -461,7 +492,8 @@ def test_uf2_upload_touches_the_port_and_waits_for_the_drive(usb: Callable[..., 
         (media / "RPI-RP2" / "INFO_UF2.TXT").write_text("Board-ID: RPI-RP2\n")
 
     board = usb("nano-rp2040", on_touch=mount, returns=lambda: (media / "RPI-RP2" / image.name).exists())
-    result = upload(image, "nano-rp2040", board.path, ports=board.ports, volumes=[media], bootloader_timeout=3)
+    result = upload(image, "nano-rp2040", board.path, ports=board.ports, volumes=[media],
+                    settings=UploadSettings(bootloader_timeout=3))
     assert board.touched.is_set()
     assert (media / "RPI-RP2" / image.name).read_bytes() == image.read_bytes()
     assert result.port == "/dev/ttyACM9" and result.upload_port == str(media / "RPI-RP2")
@@ -473,7 +505,8 @@ def test_no_drive_after_the_touch_is_a_bootloader_error(usb: Callable[..., FakeU
     board = usb("pico")
     with pytest.raises(BootloaderError, match="No RPI-RP2 drive appeared within 0.5 s after the 1200-baud reset — "
                                               "hold BOOTSEL while plugging the USB cable in"):
-        upload(image, "pico", board.path, ports=board.ports, volumes=[tmp_path], bootloader_timeout=0.5)
+        upload(image, "pico", board.path, ports=board.ports, volumes=[tmp_path],
+               settings=UploadSettings(bootloader_timeout=0.5))
 
 
 def test_a_uf2_for_another_chip_family_is_refused(tmp_path: Path) -> None:
@@ -493,7 +526,7 @@ def test_a_board_that_does_not_come_back_is_said(tmp_path: Path) -> None:
     (drive / "INFO_UF2.TXT").write_text("Board-ID: RPI-RP2\n")
     image = tmp_path / "t.uf2"
     image.write_bytes(uf2_image(b"\0" * 256))
-    result = upload(image, "pico", volumes=[tmp_path], ports=[], return_timeout=0.2)
+    result = upload(image, "pico", volumes=[tmp_path], ports=[], settings=UploadSettings(return_timeout=0.2))
     assert result.port is None
     assert result.warnings[0].startswith("the Raspberry Pi Pico did not come back as a serial port within 0.2 s — "
                                          "press its reset button once")
@@ -509,7 +542,7 @@ def test_esptool_on_a_silent_port_is_a_bootloader_error(usb: Callable[..., FakeU
     board = usb("xiao-esp32s3")
     lines: list[str] = []
     with pytest.raises(BootloaderError) as raised:
-        upload(image, "xiao-esp32s3", board.path, ports=board.ports, on_output=lines.append)
+        upload(image, "xiao-esp32s3", board.path, ports=board.ports, reporter=Reporter(on_output=lines.append))
     assert str(raised.value).startswith(f"esptool could not reach the Seeed XIAO ESP32S3 Sense's bootloader on "
                                         f"{board.path} (")
     assert str(raised.value).endswith("— hold the B (BOOT) button, press and release R (RESET), then release B, "
@@ -522,11 +555,11 @@ def test_esptool_progress_reaches_the_callback() -> None:
     from esptool.logger import log
 
     steps: list[tuple[int, int, str]] = []
-    job = flash._Upload(board=find_board("xiao-esp32s3"), method="esptool", artifacts={}, project=None, port=None,
-                        progress=lambda *s: steps.append(s), on_output=None, timeout=1, bootloader_timeout=1,
-                        return_timeout=1, ports=lambda: [], volumes=None, arduino_cli=None, bossac=None)
+    job = UploadJob(board=find_board("xiao-esp32s3"), method="esptool", artifacts={},
+                    settings=UploadSettings(timeout=1, bootloader_timeout=1, return_timeout=1),
+                    reporter=Reporter(progress=lambda *s: steps.append(s)), ports=lambda: [])
     previous = EspLog.instance
-    log.set_logger(flash._ProgressLogger(job, "write").make())
+    log.set_logger(ProgressLogger(job, "write").make())
     try:
         with log.progress(total=4096, unit="B") as task:  # what write_flash does per image
             task.update(advance=1024)
@@ -580,7 +613,8 @@ def test_nucleo_upload_copies_the_bin_onto_the_stlink_drive(tmp_path: Path) -> N
     image.write_bytes(b"\x10" * 5000)
     stlink = [usb_port("/dev/ttyACM0", (0x0483, 0x374B))]
     remount_after_copy(drive, image.name)
-    result = upload(image, "nucleo-l476rg", volumes=[tmp_path / "media"], ports=stlink, return_timeout=3)
+    result = upload(image, "nucleo-l476rg", volumes=[tmp_path / "media"], ports=stlink,
+                    settings=UploadSettings(return_timeout=3))
     assert result.method == "mbed-copy" and result.port == "/dev/ttyACM0" and not result.warnings
 
 
@@ -591,4 +625,4 @@ def test_nucleo_upload_surfaces_the_stlink_fail_txt(tmp_path: Path) -> None:
     remount_after_copy(drive, image.name, fail="The interface firmware FAILED to reset/halt the target MCU\r\n")
     with pytest.raises(UploadError, match="The ST-LINK refused tinyml.ino.bin: The interface firmware FAILED to "
                                           "reset/halt the target MCU — build a .bin"):
-        upload(image, "nucleo-l476rg", volumes=[tmp_path], ports=[], return_timeout=3)
+        upload(image, "nucleo-l476rg", volumes=[tmp_path], ports=[], settings=UploadSettings(return_timeout=3))

@@ -1,77 +1,23 @@
 """The kernel side of the lab extension's comm, in a real kernel; this test's client plays the frontend.
 
-The client sends what JupyterLab sends (execute requests carrying metadata.cellId, comm messages on the
-shell channel) and reads what the extension would receive on iopub.
+The client (lab_frontend.py) sends what JupyterLab sends (execute requests carrying metadata.cellId, comm
+messages on the shell channel) and reads what the extension would receive on iopub; every comm message read
+is checked against the comm schema on the way.
 """
 from __future__ import annotations
 
 import json
-import os
 from typing import Any, Iterator
 
 import pytest
-from jupyter_client.manager import start_new_kernel
 
-API_KEY = "sk-lab-comm-test-key-never-in-a-message-42"
+from lab_frontend import API_KEY, collect, comm_data, execute, kernel_client, load, next_input, send_comm
 
 
 @pytest.fixture
 def kernel(chat_server) -> Iterator[Any]:
-    env = {**os.environ, "TINYML_MODEL": "openai/test-coder", "TINYML_API_BASE": chat_server.base_url,
-           "TINYML_API_KEY": API_KEY}
-    manager, client = start_new_kernel(kernel_name="python3", env=env)
-    yield client
-    client.stop_channels()
-    manager.shutdown_kernel(now=True)
-
-
-def collect(client: Any, msg_id: str, timeout: float = 60) -> list[dict[str, Any]]:
-    """Iopub messages caused by one request, until the kernel is idle again."""
-    messages = []
-    while True:
-        message = client.get_iopub_msg(timeout=timeout)
-        if message["parent_header"].get("msg_id") != msg_id:
-            continue
-        messages.append(message)
-        if message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
-            return messages
-
-
-def execute(client: Any, code: str, cell_id: str | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Run a cell as JupyterLab does: the execute request's metadata names the cell."""
-    content = {"code": code, "silent": False, "store_history": True, "user_expressions": {}, "allow_stdin": False}
-    message = client.session.msg("execute_request", content, metadata={"cellId": cell_id} if cell_id else {})
-    client.shell_channel.send(message)
-    iopub = collect(client, message["header"]["msg_id"])
-    while True:
-        reply = client.get_shell_msg(timeout=60)
-        if reply["parent_header"].get("msg_id") == message["header"]["msg_id"]:
-            return reply, iopub
-
-
-def send_comm(client: Any, comm_id: str, data: dict[str, Any]) -> list[dict[str, Any]]:
-    """Send a comm message as the extension does; return what the kernel published while handling it."""
-    message = client.session.msg("comm_msg", {"comm_id": comm_id, "data": data})
-    client.shell_channel.send(message)
-    return collect(client, message["header"]["msg_id"])
-
-
-def comm_data(messages: list[dict[str, Any]], op: str) -> list[dict[str, Any]]:
-    return [m["content"]["data"] for m in messages if m["msg_type"] == "comm_msg" and m["content"]["data"].get("op") == op]
-
-
-def next_input(reply: dict[str, Any]) -> list[str]:
-    return [p["text"] for p in reply["content"].get("payload", []) if p["source"] == "set_next_input"]
-
-
-def load(client: Any) -> str:
-    """%load_ext opens the comm; return its id."""
-    reply, iopub = execute(client, "%load_ext jupyter_tinyml\nimport numpy as np\nsamples = np.arange(12).reshape(3, 4)")
-    assert reply["content"]["status"] == "ok"
-    opened = [m["content"] for m in iopub if m["msg_type"] == "comm_open"]
-    assert len(opened) == 1 and opened[0]["target_name"] == "jupyter_tinyml"
-    assert opened[0]["data"]["op"] == "open"
-    return opened[0]["comm_id"]
+    with kernel_client(chat_server) as client:
+        yield client
 
 
 def test_hello_makes_the_comm_the_writer(kernel, chat_server):

@@ -25,7 +25,7 @@ def require_node() -> str:
 
 
 def test_typescript_unit_tests_pass() -> None:
-    """labextension/test/*.test.ts: placement, provenance, labels, message parsing (node's test runner)."""
+    """labextension/test/*.test.ts (node's test runner): placement, provenance, labels, the comm messages' schema."""
     npm = require_node()
     if not (LABEXTENSION / "node_modules").exists():  # an install from a wheel built elsewhere
         subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=LABEXTENSION, check=True, capture_output=True)

@@ -4,8 +4,9 @@ from __future__ import annotations
 import pytest
 from openai_server import Reply
 
-from jupyter_tinyml.stages import llm
+from jupyter_tinyml.config import TinyML
 from jupyter_tinyml.errors import MalformedAnswerError, ModelError
+from jupyter_tinyml.stages import llm
 
 
 def point_at(shell, server, model: str = "openai/test-coder") -> object:
@@ -14,15 +15,17 @@ def point_at(shell, server, model: str = "openai/test-coder") -> object:
     return settings
 
 
-def test_streamed_answer_arrives_in_pieces(chat_server):
+def settings_for(server, model: str, **changes: object) -> TinyML:
+    """Settings pointing at the test server, as `%tinyml config` would leave them."""
+    return TinyML(model=model, api_base=server.base_url, **changes)
+
+
+def test_streamed_answer_arrives_in_pieces(chat_server, monkeypatch):
+    monkeypatch.setenv("TINYML_API_KEY", "test-key")
     chat_server.answer("```python\nimport numpy as np\nx = np.zeros(3)\n```")
     pieces: list[str] = []
     completion = llm.complete(
-        [{"role": "user", "content": "zeros"}],
-        model="openai/test-coder",
-        api_base=chat_server.base_url,
-        api_key="test-key",
-        on_text=pieces.append,
+        [{"role": "user", "content": "zeros"}], settings_for(chat_server, "openai/test-coder"), on_text=pieces.append
     )
     assert len(pieces) > 3 and "".join(pieces) == completion.text
     assert chat_server.requests[0]["stream"] is True
@@ -30,11 +33,10 @@ def test_streamed_answer_arrives_in_pieces(chat_server):
     assert "in /" in completion.usage_line()
 
 
-def test_non_streamed_answer(chat_server):
+def test_non_streamed_answer(chat_server, monkeypatch):
+    monkeypatch.setenv("TINYML_API_KEY", "k")
     chat_server.answer("```python\ny = 2\n```")
-    completion = llm.complete(
-        [{"role": "user", "content": "y"}], model="openai/x", api_base=chat_server.base_url, api_key="k", stream=False
-    )
+    completion = llm.complete([{"role": "user", "content": "y"}], settings_for(chat_server, "openai/x", stream=False))
     assert llm.extract_code(completion.text).code_blocks == ["y = 2\n"]
 
 
@@ -157,3 +159,21 @@ def test_recent_cells_arrive_as_typed_without_the_magic_itself(shell, chat_serve
     context_part = prompt.split("Request:")[0]
     assert "readings = np.zeros((10, 3))" in context_part and "%%capture" in context_part
     assert "normalise readings per channel" not in context_part and "run_cell_magic" not in context_part
+
+
+def test_litellm_errors_are_told_apart_by_class():
+    """Timeout subclasses APIConnectionError in litellm: it must still read as a timeout, not as unreachable."""
+    import litellm
+
+    from jupyter_tinyml import errors
+
+    cases = [
+        (litellm.Timeout("slow", model="m", llm_provider="openai"), errors.ModelTimeoutError, "did not answer in time"),
+        (litellm.APIConnectionError("refused", llm_provider="openai", model="m"), errors.UnreachableModelError,
+         "Could not reach m at http://h"),
+        (litellm.ContextWindowExceededError("too long", model="m", llm_provider="openai"), errors.PromptTooLongError,
+         "too long for m"),
+    ]
+    for error, kind, text in cases:
+        explained = llm.explain_model_error(error, "m", "http://h")
+        assert type(explained) is kind and text in str(explained)

@@ -191,3 +191,51 @@ def test_boards_lists_the_catalogue(shell, capsys):
     out = capsys.readouterr().out
     for name in ("Arduino Nano 33 BLE Sense", "Raspberry Pi Pico", "Wio Terminal", "ESP32-S3"):
         assert name in out
+
+
+def test_a_stage_runs_from_python_with_a_stage_request():
+    """No IPython: the request, a captured namespace and settings are all a stage needs."""
+    from jupyter_tinyml.config import TinyML
+    from jupyter_tinyml.notebook.context import capture
+    from jupyter_tinyml.stages import base
+    from jupyter_tinyml.stages.request import StageRequest
+
+    settings = TinyML(model=MOCK_MODEL, mock_response=TWO_CELLS, stream=False)
+    request = StageRequest("prep", "split the data", note="keep it short")
+    context = capture({"samples": [1, 2, 3]}, request=request.prompt)
+    generation = base.run(request, context, settings, known_names={"samples"})
+    assert [cell.source for cell in generation.cells if cell.cell_type == "code"] == ["x = 1\n", "y = x + 1\n"]
+    assert generation.rounds == 1 and generation.completions[0].model == MOCK_MODEL
+    assert request.prompt.endswith("Reviewer's note on the previous answer: keep it short")
+    offline = base.run(StageRequest("fix", "Fix this cell:\n```python\nprint(x_trian)\n```"),
+                       capture({"x_train": [1]}, last_error="NameError: name 'x_trian' is not defined"), TinyML())
+    assert offline.offline and "print(x_train)" in offline.cells[-1].source
+
+
+def test_regenerate_asks_again_the_way_the_magic_did(shell):
+    """Regenerate rebuilds the magic's StageRequest: same stage, words and options, the note added, nothing run."""
+    use_mock(shell, TWO_CELLS)
+    magics = magics_of(shell)
+    magics.failures.running_id = None
+    from jupyter_tinyml.stages.request import StageRequest
+
+    first = StageRequest("prep", "split\n", model=MOCK_MODEL, budget=900, run=True, cell_id="magic-1")
+    magics.generate(first)
+    assert magics.runs["magic-1"] == first and shell.user_ns["y"] == 2
+    again = first.again("magic-1", " shorter ")
+    assert (again.stage, again.text, again.model, again.budget) == ("prep", "split\n", MOCK_MODEL, 900)
+    assert (again.note, again.run, again.insert, again.quiet) == ("shorter", False, True, True)
+    del shell.user_ns["y"]
+    magics.regenerate("magic-1", note=" shorter ")
+    assert magics.runs["magic-1"] == again and "y" not in shell.user_ns
+
+
+def test_unknown_stage_is_one_clear_line():
+    from jupyter_tinyml.config import TinyML
+    from jupyter_tinyml.errors import ConfigError
+    from jupyter_tinyml.notebook.context import capture
+    from jupyter_tinyml.stages import base
+    from jupyter_tinyml.stages.request import StageRequest
+
+    with pytest.raises(ConfigError, match="Unknown stage 'quantise'; the stages are prep, train"):
+        base.run(StageRequest("quantise", "int8"), capture({}), TinyML())

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from jupyter_tinyml.errors import QuantizationError
-from jupyter_tinyml.model.quantize import QUANTIZATION_MODES, compare, convert, detect_quantization, evaluate
+from jupyter_tinyml.model.compare import compare, detect_quantization
+from jupyter_tinyml.model.convert import QUANTIZATION_MODES, convert
+from jupyter_tinyml.model.evaluate import evaluate
 
 keras = pytest.importorskip("keras")
 pytest.importorskip("ai_edge_litert")
@@ -324,13 +326,14 @@ def test_evaluate_without_labels_still_predicts(digits: Trained, digits_int8: by
 
 
 def test_not_tflite_bytes_or_file(digits: Trained, tmp_path: Path) -> None:
-    with pytest.raises(QuantizationError, match="is not a TFLite model"):
+    # evaluate reads the bytes with model.tflite's model_bytes, so its refusals read as that reader's.
+    with pytest.raises(QuantizationError, match="is not a TFLite flatbuffer"):
         evaluate(b"\x00" * 64, digits.x_test)
     fake = tmp_path / "model.tflite"
     fake.write_text("not a model at all")
-    with pytest.raises(QuantizationError, match=r"model\.tflite is not a TFLite model"):
+    with pytest.raises(QuantizationError, match=r"model\.tflite is not a TFLite flatbuffer"):
         evaluate(fake, digits.x_test)
-    with pytest.raises(QuantizationError, match="No .tflite file"):
+    with pytest.raises(QuantizationError, match=r"missing\.tflite is not a TFLite flatbuffer \(no such file\)"):
         evaluate(tmp_path / "missing.tflite", digits.x_test)
 
 

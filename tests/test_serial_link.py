@@ -25,7 +25,8 @@ from jupyter_tinyml.errors import (
     PortBusyError,
     ProtocolError,
 )
-from jupyter_tinyml.hardware.serial_link import BoardLink, OnDeviceCheck, connect
+from jupyter_tinyml.hardware.device_check import OnDeviceCheck
+from jupyter_tinyml.hardware.serial_link import BoardLink, connect
 
 keras = pytest.importorskip("keras")
 pytest.importorskip("ai_edge_litert")
@@ -38,7 +39,7 @@ LABELS = "zero,one,two,three,four,five,six,seven,eight,nine"
 def train(outputs: int) -> tuple[bytes, np.ndarray]:
     from sklearn.datasets import load_digits
 
-    from jupyter_tinyml.model.quantize import convert
+    from jupyter_tinyml.model.convert import convert
 
     data = load_digits()
     x = (data.images / 16.0).astype(np.float32)[..., np.newaxis]
@@ -107,7 +108,7 @@ def host_outputs(model: Path, quantized: np.ndarray) -> np.ndarray:
 
 
 def quantize(model: Path, x: np.ndarray) -> np.ndarray:
-    tensor = tflite_model.inputs(model)[0]
+    tensor = tflite_model.read(model.read_bytes()).inputs[0]
     return np.clip(np.round(x / tensor.scale + tensor.zero_point), -128, 127).astype(np.int8)
 
 
@@ -119,10 +120,11 @@ def test_waits_for_ready_then_pings_and_reads_info(peer: Peers, digits: tuple[Pa
                                                                                            "nano33ble")
         assert link.ping() < 1.0
         info = link.info()
-        source, target = tflite_model.inputs(digits[0])[0], tflite_model.outputs(digits[0])[0]
+        graph = tflite_model.read(digits[0].read_bytes())
+        source, target = graph.inputs[0], graph.outputs[0]
         assert (info.n_in, info.n_out, info.in_zero, info.out_zero) == (64, 10, source.zero_point, target.zero_point)
         assert info.in_scale == pytest.approx(source.scale) and info.out_scale == pytest.approx(target.scale)
-        assert info.ops == tuple(op.name for op in tflite_model.ops(digits[0]))
+        assert info.ops == tuple(op.name for op in graph.ops)
         assert "FULLY_CONNECTED" in info.ops
         assert "ready" in repr(link)
     assert link.closed

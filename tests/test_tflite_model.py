@@ -1,4 +1,5 @@
-"""tflite_model on real .tflite files made here: ops and tensors against LiteRT, the arena against TFLite Micro."""
+"""The model reader, inspect and the arena on real .tflite files made here: ops, tensors and options against LiteRT
+and TensorFlow's own flatbuffer reader, the arena against TFLite Micro."""
 from __future__ import annotations
 
 import subprocess
@@ -16,9 +17,11 @@ pytest.importorskip("tflite_micro")
 
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 
-from jupyter_tinyml.model import tflite as tflite_model  # noqa: E402
 from jupyter_tinyml.errors import QuantizationError  # noqa: E402
-from jupyter_tinyml.model.tflite import inspect, measure_arena, model_bytes, ops  # noqa: E402
+from jupyter_tinyml.model import tflite as tflite_model  # noqa: E402
+from jupyter_tinyml.model.arena import measure_arena, probe_tflm_ops  # noqa: E402
+from jupyter_tinyml.model.inspection import ModelInspection, inspect  # noqa: E402
+from jupyter_tinyml.model.tflite import OpInfo, model_bytes, read  # noqa: E402
 
 # Runs a model once in TFLite Micro with a given arena, in its own process: the runtime can crash on a small one.
 RUN_IN_TFLM = """
@@ -32,6 +35,10 @@ interpreter.set_input(sample, 0)
 interpreter.invoke()
 print("invoked", interpreter.get_output(0).shape)
 """
+
+
+def ops(tflite: object) -> list[OpInfo]:
+    return list(read(model_bytes(tflite)).ops)
 
 
 def runs_in_tflm(path: Path, arena: int) -> tuple[bool, str]:
@@ -59,7 +66,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     model = digits_cnn()
     images = np.random.default_rng(0).random((32, 28, 28, 1)).astype("float32")
 
-    from jupyter_tinyml.model.quantize import convert
+    from jupyter_tinyml.model.convert import convert
 
     made = {"int8": convert(model, images), "float": convert(model, quantization="none")}
 
@@ -81,7 +88,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def int8_inspection(models: dict[str, Path]) -> tflite_model.ModelInspection:
+def int8_inspection(models: dict[str, Path]) -> ModelInspection:
     return inspect(models["int8"].read_bytes())
 
 
@@ -91,19 +98,24 @@ def test_op_names_and_counts_match_litert_and_versions_match_the_file(models: di
 
     data = models[kind].read_bytes()
     found = ops(data)
-    litert = Counter(op["op_name"] for op in Interpreter(model_content=data)._get_ops_details())
-    assert {op.name: op.count for op in found} == dict(litert)
+    reference = flatbuffer_utils.convert_bytearray_to_object(data)
+    counted = Counter(flatbuffer_utils.opcode_to_name(reference, operator.opcodeIndex)
+                      for subgraph in reference.subgraphs for operator in subgraph.operators)
+    assert {op.name: op.count for op in found} == dict(counted)
     assert [op.name for op in found] == sorted(op.name for op in found)
 
-    reference = flatbuffer_utils.convert_bytearray_to_object(data)
     builtin_names = {value: name for name, value in vars(flatbuffer_utils.schema_fb.BuiltinOperator).items()
                      if isinstance(value, int)}
     versions = {builtin_names[max(code.builtinCode, code.deprecatedBuiltinCode)]: code.version
                 for code in reference.operatorCodes}
-    assert {op.name: op.version for op in found} == {name: versions[name] for name in litert}
+    assert {op.name: op.version for op in found} == {name: versions[name] for name in counted}
+    # The interpreter runs as many operators as the file lists.
+    interpreter = Interpreter(model_content=data)
+    interpreter.allocate_tensors()
+    assert sum(op.count for op in found) == len(reference.subgraphs[0].operators)
 
 
-def test_int8_cnn_uses_the_expected_kernels_at_int8_versions(int8_inspection: tflite_model.ModelInspection) -> None:
+def test_int8_cnn_uses_the_expected_kernels_at_int8_versions(int8_inspection: ModelInspection) -> None:
     by_name = {op.name: op for op in int8_inspection.ops}
     assert {"CONV_2D", "MAX_POOL_2D", "FULLY_CONNECTED", "SOFTMAX"} <= set(by_name)
     assert by_name["CONV_2D"].version >= 3  # int8 per-channel conv is version 3 and later
@@ -117,23 +129,72 @@ def test_codes_above_127_use_the_new_field(models: dict[str, Path]) -> None:
 
 
 def test_old_files_with_only_the_deprecated_code_read_the_same(models: dict[str, Path]) -> None:
-    import flatbuffers
+    from tensorflow.lite.tools import flatbuffer_utils
 
-    schema = tflite_model._schema()
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(models["int8"].read_bytes(), 0))
+    model = flatbuffer_utils.convert_bytearray_to_object(models["int8"].read_bytes())
     for code in model.operatorCodes:
         code.builtinCode = 0  # what a file written before the field existed reads as
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    assert ops(bytes(builder.Output())) == ops(models["int8"])
+    old = bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    assert ops(old) == ops(models["int8"])
+    assert [op.name for op in read(old).operators] == [op.name for op in read(model_bytes(models["int8"])).operators]
+
+
+def test_a_model_is_parsed_once_per_content(models: dict[str, Path]) -> None:
+    data = models["int8"].read_bytes()
+    assert read(data) is read(model_bytes(models["int8"])) is read(bytes(bytearray(data)))
+    assert read(data).size == len(data)
+    with pytest.raises(QuantizationError, match="is not a TFLite flatbuffer"):
+        read(b"PK\x03\x04 a zip file, not a model")
+
+
+def test_tensors_and_quantization_match_litert(models: dict[str, Path]) -> None:
+    data = models["int8"].read_bytes()
+    graph = read(data)
+    interpreter = Interpreter(model_content=data)
+    interpreter.allocate_tensors()
+    details = interpreter.get_tensor_details()
+    assert len(details) == len(graph.tensors)
+    per_channel = 0
+    for detail in details:
+        tensor = graph.tensors[detail["index"]]
+        assert (tensor.index, tensor.name) == (detail["index"], detail["name"])
+        assert tensor.shape == tuple(detail["shape"]) and tensor.dtype == np.dtype(detail["dtype"]).name
+        parameters = detail["quantization_parameters"]
+        assert np.array_equal(np.float32(tensor.scales), parameters["scales"])
+        assert np.array_equal(np.array(tensor.zero_points, dtype=np.int64), parameters["zero_points"])
+        if tensor.quantization is not None:
+            assert tensor.quantization.quantized_dimension == parameters["quantized_dimension"]
+            per_channel += len(tensor.scales) > 1
+        if tensor.data is not None:  # a constant: the bytes in the file are the values the interpreter holds
+            assert np.array_equal(tensor.values(), interpreter.get_tensor(detail["index"]))
+    assert per_channel >= 1  # the conv's weights are quantized per output channel
+    assert [graph.tensors[i].name for i in graph.input_indices] == [d["name"] for d in interpreter.get_input_details()]
+
+
+def test_operators_their_tensors_and_options_match_tensorflows_reader(models: dict[str, Path]) -> None:
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    data = models["int8"].read_bytes()
+    reference = flatbuffer_utils.convert_bytearray_to_object(data).subgraphs[0]
+    graph = read(data)
+    assert len(graph.subgraphs) == 1 and len(graph.operators) == len(reference.operators)
+    for ours, theirs in zip(graph.operators, reference.operators):
+        assert ours.inputs == tuple(theirs.inputs) and ours.outputs == tuple(theirs.outputs)
+        expected = vars(theirs.builtinOptions) if theirs.builtinOptions is not None else {}
+        # The two schemas come from different releases: a newer one may add fields, never drop them.
+        assert set(expected) <= set(ours.options)
+        for key, value in expected.items():
+            assert np.array_equal(ours.options[key], value), (ours.name, key)
+    conv = next(op for op in graph.operators if op.name == "CONV_2D")
+    assert (conv.options["strideH"], conv.options["strideW"]) == (1, 1) and not conv.custom
 
 
 @pytest.mark.parametrize("kind", ["int8", "float"])
 def test_inputs_and_outputs_match_litert(models: dict[str, Path], kind: str) -> None:
     data = models[kind].read_bytes()
     interpreter = Interpreter(model_content=data)
-    for ours, theirs in ((tflite_model.inputs(data), interpreter.get_input_details()),
-                         (tflite_model.outputs(data), interpreter.get_output_details())):
+    for ours, theirs in ((read(data).inputs, interpreter.get_input_details()),
+                         (read(data).outputs, interpreter.get_output_details())):
         assert len(ours) == len(theirs)
         for tensor, details in zip(ours, theirs):
             assert tensor.name == details["name"]
@@ -149,7 +210,7 @@ def test_inputs_and_outputs_match_litert(models: dict[str, Path], kind: str) -> 
 
 
 def test_measured_arena_allocates_and_invokes_and_a_quarter_less_does_not(
-        models: dict[str, Path], int8_inspection: tflite_model.ModelInspection) -> None:
+        models: dict[str, Path], int8_inspection: ModelInspection) -> None:
     measured = int8_inspection.arena_measured_bytes
     assert measured is not None and measured % 16 == 0
     assert int8_inspection.arena_bytes - int8_inspection.arena_margin_bytes == measured
@@ -186,7 +247,7 @@ def test_arena_search_survives_the_runtime_crashing_on_small_arenas(models: dict
     assert not runs_in_tflm(models["cumsum"], measured - 16)[0]
 
 
-def test_margin_is_the_stated_one(models: dict[str, Path], int8_inspection: tflite_model.ModelInspection) -> None:
+def test_margin_is_the_stated_one(models: dict[str, Path], int8_inspection: ModelInspection) -> None:
     measured = int8_inspection.arena_measured_bytes
     scratch = int8_inspection.kernel_scratch_bytes
     # CMSIS-NN's im2col buffer for the conv: 2 columns x align4(1 channel * 3 * 3) int16 = 48 bytes.
@@ -198,7 +259,7 @@ def test_margin_is_the_stated_one(models: dict[str, Path], int8_inspection: tfli
     assert bare.arena_margin_bytes == scratch and bare.arena_measured_bytes == measured
 
 
-def test_flash_is_the_model_size(models: dict[str, Path], int8_inspection: tflite_model.ModelInspection) -> None:
+def test_flash_is_the_model_size(models: dict[str, Path], int8_inspection: ModelInspection) -> None:
     assert int8_inspection.flash_bytes == models["int8"].stat().st_size
 
 
@@ -218,10 +279,10 @@ def test_op_tflm_lacks_is_reported_and_nothing_is_run(models: dict[str, Path]) -
 
 
 def test_supported_op_list_is_what_the_installed_runtime_resolves() -> None:
-    builtins, custom = tflite_model.probe_tflm_ops(tuple(sorted(tflite_model.tflm_custom_ops())))
+    builtins, custom = probe_tflm_ops(tuple(sorted(tflite_model.tflm_custom_ops())))
     assert set(builtins) == set(tflite_model.tflm_builtin_ops()), (
-        "jupyter_tinyml/data/tflm_ops.txt differs from the installed tflite-micro: regenerate it from "
-        "tflite_model.probe_tflm_ops()")
+        "jupyter_tinyml/model/data/tflm_ops.txt differs from the installed tflite-micro: regenerate it from "
+        "jupyter_tinyml.model.arena.probe_tflm_ops()")
     assert set(custom) == set(tflite_model.tflm_custom_ops())
     assert {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "SOFTMAX", "MAX_POOL_2D"} <= set(builtins)
     assert "TOPK_V2" not in builtins
@@ -243,7 +304,7 @@ def test_not_a_tflite_and_a_missing_path_are_refused(tmp_path: Path, models: dic
     assert model_bytes(bytearray(models["int8"].read_bytes())) == models["int8"].read_bytes()
 
 
-def test_report_reads_well(int8_inspection: tflite_model.ModelInspection) -> None:
+def test_report_reads_well(int8_inspection: ModelInspection) -> None:
     text = str(int8_inspection)
     conv = next(op for op in int8_inspection.ops if op.name == "CONV_2D")
     assert f"CONV_2D v{conv.version}" in text

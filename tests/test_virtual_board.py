@@ -13,11 +13,10 @@ from typing import Iterator
 import numpy as np
 import pytest
 
-from jupyter_tinyml.hardware import flash
-from jupyter_tinyml.hardware.virtual import board as virtual_board
 from jupyter_tinyml.boards import find_board
 from jupyter_tinyml.errors import DeviceError, ToolNotFoundError
 from jupyter_tinyml.hardware.serial_link import BoardLink
+from jupyter_tinyml.hardware.virtual import image, qemu
 
 LOOP_ITERATIONS = 50_000  # the fixture model's busy loop: two instructions per iteration
 
@@ -56,9 +55,9 @@ int tinyml_invoke(const int8_t *input, int8_t *output)
 
 
 def _tools_or_skip() -> None:
-    missing = virtual_board.missing_tools()
+    missing = image.missing_tools()
     if missing:
-        reason = f"{', '.join(missing)} not installed ({virtual_board.INSTALL}, as root)"
+        reason = f"{', '.join(missing)} not installed ({image.INSTALL}, as root)"
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true and {reason}: the virtual board loop must run in CI")
         pytest.skip(reason)
@@ -70,17 +69,17 @@ def tools() -> None:
 
 
 @pytest.fixture(scope="module")
-def fixture_build(tmp_path_factory: pytest.TempPathFactory) -> virtual_board.VirtualBuild:
+def fixture_build(tmp_path_factory: pytest.TempPathFactory) -> image.VirtualBuild:
     _tools_or_skip()
     folder = tmp_path_factory.mktemp("fixture")
     (folder / "model_c.h").write_text(FIXTURE_H)
     (folder / "model_c.c").write_text(FIXTURE_C)
-    return virtual_board.build(folder, labels=["low", "mid", "high"])
+    return image.build(folder, labels=["low", "mid", "high"])
 
 
 @pytest.fixture
-def fixture_board(fixture_build: virtual_board.VirtualBuild) -> Iterator[virtual_board.VirtualBoard]:
-    with virtual_board.flash(fixture_build) as board:
+def fixture_board(fixture_build: image.VirtualBuild) -> Iterator[qemu.VirtualBoard]:
+    with qemu.flash(fixture_build) as board:
         yield board
     assert not board.running
 
@@ -88,7 +87,7 @@ def fixture_board(fixture_build: virtual_board.VirtualBuild) -> Iterator[virtual
 @pytest.fixture(autouse=True)
 def no_stray_qemu() -> Iterator[None]:
     yield
-    left = virtual_board.running()
+    left = qemu.running()
     for board in left:
         board.stop()
     assert not left, f"a test left QEMU running: {left}"
@@ -107,13 +106,13 @@ def test_missing_tools_say_what_to_install(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ToolNotFoundError, match="apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi "
                                                 "qemu-system-arm"):
-        virtual_board.build(tmp_path)
+        image.build(tmp_path)
     with pytest.raises(ToolNotFoundError, match="qemu-system-arm"):
-        virtual_board.flash(tmp_path / "app.elf")
+        qemu.flash(tmp_path / "app.elf")
 
 
 def test_the_board_image_builds_warning_free_and_reports_flash_and_ram(
-        fixture_build: virtual_board.VirtualBuild) -> None:
+        fixture_build: image.VirtualBuild) -> None:
     built = fixture_build
     assert built.ok, built.output
     assert "warning" not in built.output and "-Werror" in built.command and "-Wextra" in built.command
@@ -128,18 +127,18 @@ def test_the_board_image_builds_warning_free_and_reports_flash_and_ram(
 def test_a_compile_error_is_returned_with_diagnostics(tools: None, tmp_path: Path) -> None:
     (tmp_path / "model_c.h").write_text(FIXTURE_H)
     (tmp_path / "model_c.c").write_text(FIXTURE_C.replace("return input[0]", "return undeclared + input[0]"))
-    built = virtual_board.build(tmp_path)
+    built = image.build(tmp_path)
     assert not built.ok and built.errors and "undeclared" in str(built.errors[0])
     assert built.artifacts == {}
 
 
-def test_qemu_boots_and_prints_ready_on_the_pty(fixture_board: virtual_board.VirtualBoard) -> None:
+def test_qemu_boots_and_prints_ready_on_the_pty(fixture_board: qemu.VirtualBoard) -> None:
     assert fixture_board.running and fixture_board.port.startswith("/dev/pts/")
     assert fixture_board.ready_line == ("TINYML READY v1 model=fixture in=4 out=3 arena=16 "
                                         "board=virtual-cortex-m4")
 
 
-def test_ping_info_infer_and_classify_through_boardlink(fixture_board: virtual_board.VirtualBoard) -> None:
+def test_ping_info_infer_and_classify_through_boardlink(fixture_board: qemu.VirtualBoard) -> None:
     with BoardLink(fixture_board.port, board="virtual") as link:
         assert link.ping() < 1.0
         info = link.info()
@@ -161,7 +160,7 @@ def test_ping_info_infer_and_classify_through_boardlink(fixture_board: virtual_b
         assert link.ping() < 1.0  # and it still answers
 
 
-def test_cycles_are_emulated_instructions(fixture_board: virtual_board.VirtualBoard) -> None:
+def test_cycles_are_emulated_instructions(fixture_board: qemu.VirtualBoard) -> None:
     with BoardLink(fixture_board.port, board="virtual") as link:
         link.infer(bytes(4))
         cycles = link.last_cycles
@@ -182,7 +181,7 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, np.ndarray]
     pytest.importorskip("ai_edge_litert")
     from sklearn.datasets import load_digits
 
-    from jupyter_tinyml.model.quantize import convert
+    from jupyter_tinyml.model.convert import convert
 
     data = load_digits()
     x = (data.images / 16.0).astype(np.float32)[..., np.newaxis]
@@ -201,10 +200,10 @@ def test_a_real_model_runs_on_the_virtual_board_like_on_the_host(digits: tuple[b
 
     tflite, x_test = digits
     generated = generate_c(tflite, name="digits")
-    built = virtual_board.build(generated, labels=[str(i) for i in range(10)])
+    built = image.build(generated, labels=[str(i) for i in range(10)])
     assert built.ok, built.error_text()
     assert built.flash_bytes > generated.weights_bytes and built.ram_bytes > generated.arena_bytes
-    with virtual_board.flash(built) as board:
+    with qemu.flash(built) as board:
         assert board.ready_line.startswith(f"TINYML READY v1 model=digits in=64 out=10 arena={generated.arena_bytes} ")
         with BoardLink(board.port, board="virtual-cortex-m4") as link:
             result = link.check(tflite, x_test[:30])
@@ -238,14 +237,14 @@ def test_the_deploy_panel_builds_flashes_and_checks_the_virtual_board(digits: tu
         checked = panel.check()
         assert checked is not None and checked.agreement == 1.0 and checked.n == 10, panel.log_view.value
     finally:
-        for board in virtual_board.running():
+        for board in qemu.running():
             board.stop()
 
 
-def test_no_qemu_outlives_its_board(fixture_build: virtual_board.VirtualBuild) -> None:
-    board = virtual_board.flash(fixture_build)
+def test_no_qemu_outlives_its_board(fixture_build: image.VirtualBuild) -> None:
+    board = qemu.flash(fixture_build)
     pid = board.process.pid
     board.stop()
     board.stop()  # idempotent
     assert board.process.poll() is not None and not Path(f"/proc/{pid}").exists()
-    assert virtual_board.running() == []
+    assert qemu.running() == []

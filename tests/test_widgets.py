@@ -18,8 +18,10 @@ import numpy as np
 import pytest
 
 from jupyter_tinyml.boards import Board, find_board
-from jupyter_tinyml.model.quantize import LayerError, QuantizationComparison
-from jupyter_tinyml.model.tflite import ModelInspection, OpInfo, TensorInfo
+from jupyter_tinyml.model.compare import QuantizationComparison
+from jupyter_tinyml.model.inspection import ModelInspection
+from jupyter_tinyml.model.layer_errors import LayerError
+from jupyter_tinyml.model.tflite import OpInfo, TensorInfo
 from jupyter_tinyml.widgets import QuantizationReport, report_html, report_text
 
 VIEW = "application/vnd.jupyter.widget-view+json"
@@ -271,15 +273,47 @@ def test_over_budget_board_says_it_does_not_fit(digits, inspection):
     assert "Over budget: the model needs 1.20 MB of Flash" in budget and "120.0%" in budget
     assert "Over budget: the tensor arena needs 323.3 KB of RAM" in budget and "126.3%" in budget
     text = report_text(digits, person_detector, report.board)
-    assert "Flash 1.20 MB of 1.00 MB (120.0%)  OVER BUDGET" in text
+    assert "Flash 1.36 MB of 1.00 MB (135.6%)  OVER BUDGET: model 1.20 MB of 1.00 MB (120.0%)" in text
 
 
 def test_tight_budget_is_amber_not_red(digits, inspection):
-    tiny = Board(id="tiny", name="Tiny test board", cpu="Cortex-M0+", clock_mhz=48, flash_bytes=28_000, ram_bytes=64_000)
+    # 22,656 B of model + 160 KiB of firmware (estimate) = 186,496 B: 93% of this flash.
+    tiny = Board(id="tiny", name="Tiny test board", cpu="Cortex-M0+", clock_mhz=48, flash_bytes=200_000, ram_bytes=256_000)
     report = QuantizationReport(digits, inspection, board=tiny)
     assert "fits Tiny test board, tight on Flash" in report._headline.value
     assert "Tight:" in report._budget.value and "Over budget" not in report._budget.value
     assert report._board_picker.value == "tiny"
+
+
+def test_the_report_and_the_project_writer_agree_on_a_model_that_fits_only_without_the_firmware(digits, tmp_path):
+    """One verdict: a board whose flash holds the model's bytes but not the firmware beside them."""
+    keras = pytest.importorskip("keras")
+    pytest.importorskip("tflite_micro")
+    from jupyter_tinyml import convert, inspect, write_project
+    from jupyter_tinyml.budget import firmware_overhead
+    from jupyter_tinyml.errors import ConfigError
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(3)])
+    tflite = convert(model, np.random.default_rng(0).normal(size=(32, 12)).astype(np.float32))
+    inspection = inspect(tflite)
+    nano = find_board("nano33ble")
+    firmware_flash, _ = firmware_overhead(nano)
+    shrunk = replace(nano, flash_bytes=len(tflite) + firmware_flash // 2)
+    assert len(tflite) < shrunk.flash_bytes < len(tflite) + firmware_flash
+    result = replace(digits, quantized_bytes=len(tflite))
+
+    report = QuantizationReport(result, inspection, board=shrunk)
+    assert "does not fit Arduino Nano 33 BLE Sense: Flash over budget" in report._headline.value
+    assert "Over budget: the model needs" in Tree.of(report._budget.value).words()
+    assert "OVER BUDGET" in report_text(result, inspection, shrunk)
+    with pytest.raises(ConfigError, match="does not fit"):
+        write_project(tflite, shrunk, tmp_path / "shrunk")
+    assert not (tmp_path / "shrunk").exists() or not any((tmp_path / "shrunk").iterdir())
+
+    report.board = nano  # the same model on the real board: both say it fits
+    assert "fits Arduino Nano 33 BLE Sense" in report._headline.value and "does not fit" not in report._headline.value
+    write_project(tflite, nano, tmp_path / "nano")
 
 
 def test_unsupported_ops_are_listed_in_red(digits, inspection):
@@ -372,7 +406,8 @@ def test_an_executed_notebook_keeps_the_static_report(digits, tmp_path):
     nbclient = pytest.importorskip("nbclient")
     source = "\n".join([
         "import numpy as np",
-        "from jupyter_tinyml.model.quantize import QuantizationComparison, LayerError",
+        "from jupyter_tinyml.model.compare import QuantizationComparison",
+        "from jupyter_tinyml.model.layer_errors import LayerError",
         "from jupyter_tinyml import QuantizationReport",
         f"result = QuantizationComparison(task='classification', n_samples=360, float_bytes=74212, quantized_bytes=22656,"
         f" quantization='int8', float_accuracy=351/360, quantized_accuracy=350/360, agreement=357/360,"

@@ -1,9 +1,11 @@
-"""The exact C++ parts of a firmware project, as pure functions: the model as a C array, the op resolver, literals.
+"""The exact C/C++ parts of a firmware project, as pure functions: the model as a C array, the op resolver, the
+class names of the C target, literals.
 
 Bytes and op lists in, source text out; nothing here reads or writes files.
 """
 from __future__ import annotations
 
+import json
 import re
 import struct
 import tomllib
@@ -12,7 +14,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Union
 
-from ..errors import QuantizationError
+from ..errors import ConfigError, QuantizationError
 from ..model.tflite import OpInfo, TFLite, model_bytes
 
 # TFLite Micro reads tensors in place from the model array; some kernels (CMSIS-NN) assume 16-byte alignment.
@@ -139,3 +141,17 @@ def c_string(text: str) -> str:
     if not all(" " <= character <= "~" for character in text):
         raise ValueError(f"{text!r} is not printable ASCII")
     return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def labels_c(labels: Iterable[str] | None) -> str:
+    """The C source of the class names CLASSIFY prints (tinyml_labels.c), for the C target and the virtual board."""
+    names = [str(label) for label in (labels or [])]
+    for name in names:
+        if not name or any(c.isspace() for c in name) or not name.isprintable() or not name.isascii():
+            raise ConfigError(f"Label {name!r} cannot be sent over the serial protocol: use printable ASCII "
+                              "without spaces.")
+    # A C string literal; json's escaping of " and \\ is C's for printable ASCII.
+    items = ", ".join(json.dumps(name) for name in names) or "0"
+    return ("/* Class names for CLASSIFY, written by jupyter_tinyml.hardware.virtual.board.build. */\n#include <stdint.h>\n"
+            f"const char *const tinyml_labels[] = {{{items}}};\n"
+            f"const uint32_t tinyml_label_count = {len(names)}u;\n")

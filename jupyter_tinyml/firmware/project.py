@@ -15,7 +15,6 @@ Everything exact is computed before anything is written: ops, arena (measured), 
 """
 from __future__ import annotations
 
-import math
 import os
 import re
 import tomllib
@@ -24,14 +23,18 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any
 
 from ..boards import Board, find_board
+from ..budget import Budget
 from ..errors import ConfigError, QuantizationError
-from ..model.tflite import TFLite, TensorInfo, inspect, model_bytes
-from ..budget import Budget, check_budget
+from ..model.inspection import inspect
+from ..model.tflite import Graph, TensorInfo, TFLite, model_bytes, read
 from .c_code import c_array, c_string, float32_text, float_literal, op_names, op_resolver_code, recent_ops
 from .skeleton import REGION_NAMES, SKETCH_TEMPLATE, fill, regions, replace_regions, template
+
+if TYPE_CHECKING:
+    from .c_project import CProject
 
 DEFAULT_NAME = "tinyml_model"
 DEFAULT_BAUD = 115200
@@ -58,7 +61,7 @@ class Project:
     root: Path
     sketch_dir: Path
     files: list[Path]
-    board: Any
+    board: Board
     ops: list[str]
     arena_bytes: int
     flash_bytes: int  # the model's .tflite, stored in flash as it is
@@ -104,7 +107,7 @@ class Project:
 # ------------------------------------------------------------------------------------------------ helpers
 
 
-def _board(board: Union[Board, str, Any]) -> Any:
+def _board(board: Board | str) -> Board:
     if isinstance(board, str):
         return find_board(board)
     for attribute in ("id", "name", "flash_bytes", "ram_bytes"):
@@ -157,10 +160,6 @@ def _tensor_type(tensor: TensorInfo, what: str) -> tuple[str, int]:
     return _TENSOR_TYPES[tensor.dtype]
 
 
-def _count(tensor: TensorInfo) -> int:
-    return math.prod(max(int(size), 1) for size in tensor.shape) if tensor.shape else 1
-
-
 def _tensor_text(tensor: TensorInfo) -> str:
     quantization = (f"scale {float32_text(tensor.scale)}, zero point {tensor.zero_point}" if tensor.scale is not None
                     else "not quantized")
@@ -188,33 +187,22 @@ def _labels(labels: Sequence[Any] | None, count: int) -> tuple[list[str], list[s
     return cleaned, notes
 
 
-def output_is_probability(tflite: TFLite) -> bool:
+def output_is_probability(model: TFLite | Graph) -> bool:
     """True when the model's output comes from SOFTMAX or LOGISTIC (through QUANTIZE/DEQUANTIZE/RESHAPE at most):
     its values are already scores 0..1, so CLASSIFY prints them as they are instead of taking a softmax."""
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
-
-    data = model_bytes(tflite)
-    model = schema.Model.GetRootAs(data, 0)
-    subgraph = model.Subgraphs(0)
-    builtin_names = {value: name for name, value in vars(schema.BuiltinOperator).items()
-                     if not name.startswith("_") and isinstance(value, int)}
-    producer = {}
-    for index in range(subgraph.OperatorsLength()):
-        operator = subgraph.Operators(index)
-        for output in range(operator.OutputsLength()):
-            producer[operator.Outputs(output)] = operator
-    tensor = subgraph.Outputs(0) if subgraph.OutputsLength() else -1
-    for _ in range(subgraph.OperatorsLength()):
+    graph = model if isinstance(model, Graph) else read(model_bytes(model))
+    producer = {output: operator for operator in graph.operators for output in operator.outputs}
+    tensor = graph.output_indices[0] if graph.output_indices else -1
+    for _ in range(len(graph.operators)):
         operator = producer.get(tensor)
         if operator is None:
             return False
-        code = model.OperatorCodes(operator.OpcodeIndex())
-        name = builtin_names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "")
+        name = "" if operator.custom else operator.name
         if name in ("SOFTMAX", "LOGISTIC"):
             return True
-        if name not in ("QUANTIZE", "DEQUANTIZE", "RESHAPE", "SQUEEZE") or operator.InputsLength() < 1:
+        if name not in ("QUANTIZE", "DEQUANTIZE", "RESHAPE", "SQUEEZE") or not operator.inputs:
             return False
-        tensor = operator.Inputs(0)
+        tensor = operator.inputs[0]
     return False
 
 
@@ -247,9 +235,9 @@ def _build_instructions(name: str, fqbn: str | None, platformio_board: str | Non
 # -------------------------------------------------------------------------------------------- write_project
 
 
-def write_project(tflite: TFLite, board: Union[Board, str, Any], out_dir: Union[str, "os.PathLike[str]"],
+def write_project(tflite: TFLite, board: Board | str, out_dir: str | os.PathLike[str],
                   labels: Sequence[Any] | None = None, app: Mapping[str, str] | None = None, *,
-                  name: str | None = None, target: str = "auto") -> Any:
+                  name: str | None = None, target: str = "auto") -> Project | CProject:
     """Write a TFLite Micro firmware project for `board` into `out_dir`; returns what was written.
 
     `tflite` is the model (bytes or a .tflite path); `board` a catalogue name or Board; `labels` one name per output
@@ -267,10 +255,12 @@ def write_project(tflite: TFLite, board: Union[Board, str, Any], out_dir: Union[
     if target == "c" or (target == "auto" and getattr(_board(board), "upload", "") == "qemu"):
         if app:
             raise ConfigError("The portable C target has no application regions: it is driven over serial only.")
+        # Here, not at the top: the C target loads numpy, which the Arduino target does not need.
         from .c_project import write_c_project
 
-        return write_c_project(tflite, _board(board), out_dir, labels, name=name)
+        return write_c_project(read(model_bytes(tflite)), _board(board), out_dir, labels, name=name)
     data = model_bytes(tflite)
+    graph = read(data)
     target = _board(board)
     sketch_name = _sketch_name(name)
     library = build_settings()["library"]
@@ -289,12 +279,11 @@ def write_project(tflite: TFLite, board: Union[Board, str, Any], out_dir: Union[
     output_tensor = _single(inspection.outputs, "output")
     _, input_width = _tensor_type(input_tensor, "input")  # the input's bytes travel as they are
     output_type, output_width = _tensor_type(output_tensor, "output")
-    input_count, output_count = _count(input_tensor), _count(output_tensor)
+    input_count, output_count = input_tensor.count, output_tensor.count
     input_bytes, output_bytes = input_count * input_width, output_count * output_width
     label_texts, notes = _labels(labels, output_count)
 
-    line_capacity = 2 * input_bytes + 16 + 1
-    budget = check_budget(inspection.flash_bytes, inspection.arena_bytes, target, line_buffer_bytes=line_capacity)
+    budget = inspection.budget_on(target)
     budget.require()
 
     board_id = str(target.id)
@@ -315,7 +304,7 @@ def write_project(tflite: TFLite, board: Union[Board, str, Any], out_dir: Union[
     if app:
         sketch = replace_regions(sketch, app)
 
-    probability = output_is_probability(data)
+    probability = output_is_probability(graph)
     header, source = c_array(data)
     settings = fill(
         "model_settings.h", model_name=c_string(sketch_name), board_id=c_string(board_id), baud=baud,

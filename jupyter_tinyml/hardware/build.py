@@ -1,123 +1,30 @@
 """Compile a firmware project for a board.
 
-`build()` compiles with arduino-cli when it is installed (else PlatformIO), and returns a `BuildResult` that holds
-the tool's whole output and the compiler's diagnostics (the deploy magic hands failed builds to a repair round).
-Building is its own module, apart from uploading (flash.py), because it needs no board attached and is about the
-compiler's output: the repair loop and the virtual board use it without touching USB.
+`build()` compiles with arduino-cli when it is installed (else PlatformIO; for the virtual board, the Arm cross
+compiler through virtual/image.py), and returns a `BuildResult` (results.py) that holds the tool's whole output and
+the compiler's diagnostics (diagnostics.py), so a failed build can go to a repair round. Building needs no board
+attached; uploading is flash.py's.
 
-Tool command lines (`arduino_cli_compile_command`, `platformio_command`) and readers of the output
-(`parse_diagnostics`, `build_hint`) are pure functions, so they can be shown to the person and tested without the
-tools.
+Tool command lines (`arduino_cli_compile_command`, `platformio_command`) are pure functions, so they can be shown
+to the person and tested without the tools.
 """
 from __future__ import annotations
 
 import configparser
 import os
-import re
-from dataclasses import dataclass, field
-from html import escape
 from pathlib import Path
 
-from . import programs as tools
+from . import programs
 from ..boards import Board, as_board
-from ..errors import BuildError, ConfigError, ToolNotFoundError
+from ..errors import ConfigError, ToolNotFoundError
+from .diagnostics import build_hint, parse_diagnostics
 from .programs import OutputCallback
-
-BUILD_TIMEOUT_S = 900.0  # a first TFLite Micro build compiles the whole library: minutes on a laptop
+from .results import BuildResult
+from .settings import BUILD_TIMEOUT_S
+from .virtual import image as virtual_image
 
 ARDUINO_CLI_INSTALL_URL = "https://arduino.github.io/arduino-cli/latest/installation/"
 PLATFORMIO_INSTALL = "pip install platformio"
-
-
-# ------------------------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class Diagnostic:
-    """One compiler message: `file:line:column: severity: message`."""
-
-    file: str
-    line: int
-    column: int | None
-    severity: str  # "error", "fatal error", "warning", "note", "linker"
-    message: str
-
-    def __str__(self) -> str:
-        column = f":{self.column}" if self.column is not None else ""
-        where = f"{self.file}:{self.line}{column}: " if self.file else ""
-        return f"{where}{self.severity}: {self.message}"
-
-
-@dataclass
-class BuildResult:
-    """What `build()` did: `ok`, the tool's whole `output`, its `diagnostics`, and the images it wrote.
-
-    artifacts maps a kind ("bin", "hex", "uf2", "elf", "merged", "bootloader", "partitions", "boot_app0") to a
-    file. hint is one line on what to do when the failure is not in the code (a core or library not installed).
-    """
-
-    ok: bool
-    tool: str
-    board: str
-    command: list[str]
-    output: str
-    returncode: int | None
-    project_dir: Path
-    output_dir: Path
-    artifacts: dict[str, Path] = field(default_factory=dict)
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-    seconds: float = 0.0
-    hint: str = ""
-
-    @property
-    def errors(self) -> list[Diagnostic]:
-        return [d for d in self.diagnostics if d.severity in ("error", "fatal error", "linker")]
-
-    def error_text(self, max_chars: int = 6000) -> str:
-        """The part of the output a person (or a repair prompt) needs: each error with the lines that follow it
-        (the source excerpt and notes), within max_chars; the whole output when no error line was recognised."""
-        lines = self.output.splitlines()
-        keep: list[str] = []
-        marked = [i for i, line in enumerate(lines) if _ERROR_LINE.search(line)]
-        if not marked:
-            text = self.output[-max_chars:]
-        else:
-            seen: set[int] = set()
-            for i in marked:
-                for j in range(max(0, i - 1), min(len(lines), i + 6)):
-                    if j not in seen:
-                        seen.add(j)
-                        keep.append(lines[j])
-            text = "\n".join(keep)[:max_chars]
-        return (f"{self.hint}\n{text}" if self.hint else text).strip()
-
-    def raise_for_errors(self) -> "BuildResult":
-        """self when the build succeeded, else BuildError with the first error and the full output attached."""
-        if not self.ok:
-            raise BuildError(self._headline(), self.output)
-        return self
-
-    def _headline(self) -> str:
-        if self.ok:
-            size = self.artifacts.get("bin") or self.artifacts.get("uf2") or self.artifacts.get("hex")
-            made = f", {size.stat().st_size:,} bytes in {size.name}" if size is not None and size.exists() else ""
-            return f"Built for {self.board} with {self.tool} in {self.seconds:.1f} s{made}"
-        first = self.errors[0] if self.errors else None
-        what = f": {first}" if first else (f" (exit {self.returncode})" if self.returncode is not None else "")
-        todo = self.hint or "fix the code (error_text() has the compiler's messages) and build again"
-        return f"The build for {self.board} with {self.tool} failed{what} — {todo}"
-
-    def __repr__(self) -> str:
-        lines = [self._headline()]
-        if not self.ok and self.errors:
-            lines += [f"  {d}" for d in self.errors[:10]]
-        return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        colour = "#1a7f37" if self.ok else "#cf222e"
-        rows = "".join(f"<li><code>{escape(str(d))}</code></li>" for d in self.errors[:10])
-        details = f"<ul>{rows}</ul>" if rows else ""
-        return f"<div><b style='color:{colour}'>{escape(self._headline())}</b>{details}</div>"
 
 
 # ---------------------------------------------------------------------------------- pure functions
@@ -180,52 +87,10 @@ def platformio_command(project_dir: str | os.PathLike[str], *, pio: str = "pio",
     return command
 
 
-_DIAGNOSTIC = re.compile(r"^(?P<file>[^:\n]+?):(?P<line>\d+)(?::(?P<column>\d+))?:\s*"
-                         r"(?P<severity>fatal error|error|warning|note):\s*(?P<message>.*)$")
-_LINKER = re.compile(r"(undefined reference to .*|multiple definition of .*|region `[^']+' overflowed by \d+ bytes"
-                     r"|will not fit in region .*)")
-_ERROR_LINE = re.compile(r"(fatal error|error:|undefined reference|overflowed by|will not fit|Error during build"
-                         r"|Error:|not found)", re.IGNORECASE)
-
-
-def parse_diagnostics(output: str) -> list[Diagnostic]:
-    """gcc/clang and linker messages found in a build's output, in order, without repeats."""
-    found: list[Diagnostic] = []
-    seen: set[tuple[str, int, str]] = set()
-    for raw in output.splitlines():
-        line = raw.strip()
-        match = _DIAGNOSTIC.match(line)
-        if match:
-            diagnostic = Diagnostic(match["file"], int(match["line"]),
-                                    int(match["column"]) if match["column"] else None,
-                                    match["severity"], match["message"].strip())
-        else:
-            linker = _LINKER.search(line)
-            if not linker:
-                continue
-            location = re.match(r"^(?P<file>[^:\s]+):(?P<line>\d+):", line)
-            diagnostic = Diagnostic(location["file"] if location else "", int(location["line"]) if location else 0,
-                                    None, "linker", linker.group(1))
-        key = (diagnostic.file, diagnostic.line, diagnostic.message)
-        if key not in seen:
-            seen.add(key)
-            found.append(diagnostic)
-    return found
-
-
-def build_hint(output: str, board: Board | str) -> str:
-    """One line on a failure that is not in the code: the board's core or a library is not installed."""
-    board = as_board(board)
-    if re.search(r"[Pp]latform '[^']+' not found|platform not installed|Invalid FQBN|[Uu]nknown FQBN", output):
-        return f"the board's core is not installed: run `{board.arduino_install_hint()}`, then build again"
-    missing = re.search(r"fatal error: ([\w./-]+\.h): No such file or directory", output)
-    if missing:
-        return (f"the header {missing.group(1)} is missing: install the library that provides it "
-                "(`arduino-cli lib search` finds it, `arduino-cli lib install <name>` installs it), then build again")
-    if re.search(r"region `[^']*' overflowed|will not fit in region|Sketch too big|text section exceeds", output):
-        return (f"the firmware does not fit the {board.name}'s memory: use a smaller model or arena, or a board "
-                "with more flash/RAM")
-    return ""
+def arduino_cli_missing_message(board: Board | str) -> str:
+    """What to do when arduino-cli is not installed: where to get it and how to install the board's core."""
+    return (f"arduino-cli not found: install it ({ARDUINO_CLI_INSTALL_URL}) and run "
+            f"`{as_board(board).arduino_install_hint()}`")
 
 
 def missing_tools_message(board: Board | str, *, platformio_project: bool = True) -> str:
@@ -233,8 +98,7 @@ def missing_tools_message(board: Board | str, *, platformio_project: bool = True
     board = as_board(board)
     parts = []
     if board.fqbn:
-        parts.append(f"arduino-cli not found: install it ({ARDUINO_CLI_INSTALL_URL}) and run "
-                     f"`{board.arduino_install_hint()}`")
+        parts.append(arduino_cli_missing_message(board))
     if board.platformio and platformio_project:
         parts.append(f"{'or' if parts else 'PlatformIO not found:'} install PlatformIO (`{PLATFORMIO_INSTALL}`)")
     return ", ".join(parts) + " — then build again"
@@ -288,17 +152,15 @@ def build(project_dir: str | os.PathLike[str], board: Board | str, *, arduino_cl
     ToolNotFoundError saying what to install.
     """
     board = as_board(board)
-    if board.upload == "qemu":  # the virtual board: the C target compiled for QEMU (virtual_board.py)
-        from .virtual import board as virtual_board
-
-        return virtual_board.build(project_dir, board, output_dir=output_dir, on_output=on_output, timeout=timeout)
+    if board.upload == "qemu":  # the virtual board: the C target compiled for QEMU
+        return virtual_image.build(project_dir, board, output_dir=output_dir, on_output=on_output, timeout=timeout)
     project = Path(project_dir)
     if not project.is_dir():
         raise ConfigError(f"No project folder at {project}: write the project first (firmware.write_project).")
     sketch = find_sketch(project)
     ini = project / "platformio.ini"
-    cli = tools.find(arduino_cli, "arduino-cli") if (arduino_cli is not None or sketch is not None) else None
-    pio = tools.find(platformio, "pio", "platformio") if (platformio is not None or ini.is_file()) else None
+    cli = programs.find(arduino_cli, "arduino-cli") if (arduino_cli is not None or sketch is not None) else None
+    pio = programs.find(platformio, "pio", "platformio") if (platformio is not None or ini.is_file()) else None
     if sketch is None and not ini.is_file():
         raise ConfigError(f"{project} holds neither an Arduino sketch (<name>/<name>.ino) nor a platformio.ini: "
                           "pass the folder write_project wrote.")
@@ -307,13 +169,13 @@ def build(project_dir: str | os.PathLike[str], board: Board | str, *, arduino_cl
         out = Path(output_dir) if output_dir is not None else project / "build" / board.id
         out.mkdir(parents=True, exist_ok=True)
         command = arduino_cli_compile_command(sketch, board, arduino_cli=cli, output_dir=out)
-        run = tools.run(command, timeout=timeout, cwd=project, on_output=on_output)
+        run = programs.run(command, timeout=timeout, cwd=project, on_output=on_output)
         artifacts = _artifacts_arduino(out)
         tool = "arduino-cli"
     elif pio is not None and ini.is_file():
         environment = platformio_environment(ini.read_text(encoding="utf-8", errors="replace"), board)
         command = platformio_command(project, pio=pio, environment=environment)
-        run = tools.run(command, timeout=timeout, cwd=project, on_output=on_output)
+        run = programs.run(command, timeout=timeout, cwd=project, on_output=on_output)
         out = project / ".pio" / "build" / (environment or board.platformio or "")
         artifacts = _artifacts_platformio(out)
         tool = "PlatformIO"
@@ -331,7 +193,7 @@ def build(project_dir: str | os.PathLike[str], board: Board | str, *, arduino_cl
 
 
 __all__ = [
-    "ARDUINO_CLI_INSTALL_URL", "BUILD_TIMEOUT_S", "PLATFORMIO_INSTALL", "BuildResult", "Diagnostic",
-    "arduino_cli_compile_command", "build", "build_artifacts", "build_hint", "find_sketch", "missing_tools_message",
-    "parse_diagnostics", "platformio_command", "platformio_environment",
+    "ARDUINO_CLI_INSTALL_URL", "PLATFORMIO_INSTALL", "arduino_cli_compile_command", "arduino_cli_missing_message",
+    "build", "build_artifacts", "find_sketch", "missing_tools_message", "platformio_command",
+    "platformio_environment",
 ]

@@ -1,8 +1,8 @@
 """Find and run the external programs that build and upload firmware (arduino-cli, PlatformIO, bossac, esptool).
 
 Building (build.py) and uploading (flash.py) both start programs the same way: looked up on PATH or given by path,
-output streamed line by line to a callback, killed at a timeout, and a missing program raised as ToolNotFoundError
-saying what to do. Keeping that here gives every tool one behaviour and tests one place to patch.
+output streamed line by line to a callback, killed at a timeout, and a missing program raised as
+ProgramNotFoundError (a ToolNotFoundError) saying what to do. Keeping that here gives every tool one behaviour.
 """
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from ..errors import ToolNotFoundError
+from ..errors import ProgramNotFoundError
+from .settings import OUTPUT_DRAIN_S
 
 OutputCallback = Callable[[str], None]
+"""on_output(line): one line a program printed (or a line of log about what we are doing)."""
 
 
 def find(explicit: str | os.PathLike[str] | None, *names: str) -> str | None:
@@ -25,7 +27,7 @@ def find(explicit: str | os.PathLike[str] | None, *names: str) -> str | None:
     if explicit is not None:
         found = shutil.which(str(explicit))
         if found is None:
-            raise ToolNotFoundError(f"{explicit} not found — pass the full path of the program, or install it")
+            raise ProgramNotFoundError(str(explicit))
         return found
     for name in names:
         found = shutil.which(name)
@@ -53,9 +55,9 @@ def run(command: list[str], *, timeout: float, cwd: str | os.PathLike[str] | Non
         process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL)
     except FileNotFoundError:
-        raise ToolNotFoundError(f"{command[0]} not found — install it or pass its full path") from None
+        raise ProgramNotFoundError(command[0]) from None
     except PermissionError:
-        raise ToolNotFoundError(f"{command[0]} is not executable — check its permissions (chmod +x)") from None
+        raise ProgramNotFoundError(command[0], executable=True) from None
     chunks: list[str] = []
 
     def read() -> None:
@@ -84,7 +86,7 @@ def run(command: list[str], *, timeout: float, cwd: str | os.PathLike[str] | Non
         timed_out = True
         process.kill()
         process.wait()
-    reader.join(5)
+    reader.join(OUTPUT_DRAIN_S)
     return Run(None if timed_out else process.returncode, "".join(chunks), timed_out, time.monotonic() - start)
 
 

@@ -1,9 +1,9 @@
-"""Measures the tensor arena a .tflite needs by running TFLite Micro's own Python runtime on it, and asks that
-runtime which ops it has kernels for (how data/tflm_ops.txt is made).
+"""The tensor arena a .tflite needs: measured by running TFLite Micro's own Python runtime on it, plus the scratch
+that optimized Cortex-M kernels add; and which ops that runtime has kernels for (how data/tflm_ops.txt is made).
 
-This is its own module because the runtime has to run in a child process: it crashes the process (segmentation
-fault) on some too-small arenas, and a notebook kernel must survive the search. Reading the flatbuffer stays in
-`tflite_model`, which this module builds on; neither TensorFlow nor the runtime is imported here at module level.
+The runtime runs in a child process: it crashes the process (segmentation fault) on some too-small arenas, and a
+notebook kernel must survive the search. The model is read through `tflite.read`; neither TensorFlow nor the
+runtime is imported here at module level.
 """
 from __future__ import annotations
 
@@ -17,16 +17,59 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..errors import QuantizationError
-from .tflite import (ARENA_ALIGNMENT, FILE_IDENTIFIER, TFLite, _enum_names, _root, _round_up, _schema,
-                           model_bytes, unsupported_ops)
+from .tflite import DTYPE_BYTES, Graph, TFLite, builtin_op_names, element_count, model_bytes, probe_model, read
 
 # One run of the model in the child process; a tiny CNN takes milliseconds, so this only stops a hang.
 TRY_TIMEOUT_S = 120.0
 # The search gives up past this (a microcontroller has at most a few MiB of RAM).
 ARENA_CEILING = 1 << 30
+# TFLite Micro aligns every arena allocation to 16 bytes (MicroArenaBufferAlignment) on every target, so the
+# search stops at that step and the firmware should declare the arena `alignas(16)`.
+ARENA_ALIGNMENT = 16
+# How long one probe of the runtime's op list may take (an empty two-op model).
+PROBE_TIMEOUT_S = 30.0
+
+
+def round_up(value: float, step: int = ARENA_ALIGNMENT) -> int:
+    """`value` rounded up to a multiple of `step` (16 bytes, the arena's alignment, by default)."""
+    return int(math.ceil(value / step)) * step
+
+
+# ---------------------------------------------------------------------------- optimized kernel scratch
+
+
+def kernel_scratch_bytes(graph: Graph) -> int:
+    """Arena bytes that CMSIS-NN kernels ask for beyond the reference kernels the host runtime runs, on a
+    Cortex-M with the DSP extension (M4, M7, M33): an estimate from the model's shapes, used in the margin.
+
+    CONV_2D takes an im2col buffer of two int16 columns, 2 * 2 * align4(C_in * K_h * K_w) bytes
+    (arm_convolve_s8_get_buffer_size); DEPTHWISE_CONV_2D C_in * K_h * K_w int16
+    (arm_depthwise_conv_s8_opt_get_buffer_size; counted even for the 3x3 case that needs none);
+    AVERAGE_POOL_2D C int32 (arm_avgpool_s8_get_buffer_size). Each is a scratch buffer that lives only while
+    its op runs, so the largest one counts. Cores without DSP (Cortex-M0+) need none of these.
+    Not covered: Helium cores (Cortex-M55/M85), whose CMSIS-NN also keeps kernel sums, and ESP-NN on the
+    ESP32-S3, which copies the padded input and the filter into scratch and can need several times more.
+    """
+    largest = 0
+    for subgraph in graph.subgraphs:
+        def shape(inputs: tuple[int, ...], position: int) -> tuple[int, ...]:
+            if position >= len(inputs) or inputs[position] < 0:
+                return ()
+            return subgraph.tensors[inputs[position]].shape
+
+        for operator in subgraph.operators:
+            if operator.custom:
+                continue
+            data, weights = shape(operator.inputs, 0), shape(operator.inputs, 1)
+            if operator.name == "CONV_2D" and len(data) == 4 and len(weights) == 4:
+                largest = max(largest, 4 * round_up(data[3] * weights[1] * weights[2], 4))
+            elif operator.name == "DEPTHWISE_CONV_2D" and len(data) == 4 and len(weights) == 4:
+                largest = max(largest, 2 * data[3] * weights[1] * weights[2])
+            elif operator.name == "AVERAGE_POOL_2D" and len(data) == 4:
+                largest = max(largest, 4 * data[3])
+    return round_up(largest)
 
 
 # ----------------------------------------------------------------------------------- the arena search
@@ -206,36 +249,32 @@ class _RuntimeWorker:
 
 
 @dataclass(frozen=True)
-class _Arena:
+class ArenaSearch:
+    """What the search found: the smallest working arena (None when nothing ran), TFLite Micro's recorded total
+    for the working run, why nothing was measured, and how many arenas it tried."""
+
     measured: int | None
     recorded: int | None
     error: str | None
     tries: int
 
 
-_ARENA_CACHE: dict[str, _Arena] = {}
+_ARENA_CACHE: dict[str, ArenaSearch] = {}
 
 
-def _first_guess(model: Any) -> int:
+def _first_guess(graph: Graph) -> int:
     """An arena that is very likely big enough, so the search rarely starts in the crash-prone small sizes:
     every non-constant tensor of the main subgraph side by side, plus room for TFLite Micro's structs."""
-    subgraph = model.Subgraphs(0)
-    width = {"int8": 1, "uint8": 1, "bool": 1, "int16": 2, "float16": 2, "int32": 4, "float32": 4}
     total = 0
-    for t in range(subgraph.TensorsLength()):
-        tensor = subgraph.Tensors(t)
-        buffer = model.Buffers(tensor.Buffer()) if tensor.Buffer() < model.BuffersLength() else None
-        if buffer is not None and buffer.DataLength() > 0:
+    for tensor in graph.tensors:
+        if tensor.data is not None:
             continue  # a constant: read from flash, not copied into the arena
-        elements = math.prod(max(int(d), 1) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else 1
-        dtype = _enum_names("TensorType").get(tensor.Type(), "").lower()
-        total += _round_up(elements * width.get(dtype, 8)) + 128
-    return max(4096, _round_up(total + 256 * subgraph.OperatorsLength() + 2048, 1024))
+        total += round_up(element_count(tensor.shape) * DTYPE_BYTES.get(tensor.dtype, 8)) + 128
+    return max(4096, round_up(total + 256 * len(graph.operators) + 2048, 1024))
 
 
-def _search(data: bytes, worker: _RuntimeWorker) -> _Arena:
-    model = _root(data)
-    worker.load(data, model.Subgraphs(0).InputsLength())
+def _search(data: bytes, graph: Graph, worker: _RuntimeWorker) -> ArenaSearch:
+    worker.load(data, len(graph.input_indices))
     tries = 0
 
     def attempt(arena: int, command: str = "try") -> str:
@@ -244,7 +283,7 @@ def _search(data: bytes, worker: _RuntimeWorker) -> _Arena:
         return worker.ask(command, arena)
 
     # 1. Grow until one arena allocates and invokes.
-    low, high = 0, _first_guess(model)  # `low` always fails (0 trivially), `high` is the candidate
+    low, high = 0, _first_guess(graph)  # `low` always fails (0 trivially), `high` is the candidate
     # The guess already holds every activation side by side; far beyond it, a failure is not about the arena.
     ceiling = min(ARENA_CEILING, high * 64)
     answer = attempt(high, "record")
@@ -255,17 +294,17 @@ def _search(data: bytes, worker: _RuntimeWorker) -> _Arena:
             # Allocation succeeded, so the arena was big enough to plan; a second invoke failure at 4x the size
             # is not about the arena.
             if invoke_failures >= 2:
-                return _Arena(None, None, f"TFLite Micro cannot run this model: {answer[7:]}", tries)
+                return ArenaSearch(None, None, f"TFLite Micro cannot run this model: {answer[7:]}", tries)
         if high >= ceiling:
-            return _Arena(None, None, f"TFLite Micro cannot run this model even with a {high:,}-byte arena: "
-                                      f"{answer.partition(' ')[2]}", tries)
+            return ArenaSearch(None, None, f"TFLite Micro cannot run this model even with a {high:,}-byte arena: "
+                                           f"{answer.partition(' ')[2]}", tries)
         low, high = high, high * (4 if answer.startswith("invoke") else 2)
         answer = attempt(high, "record")
     recorded = int(answer.split()[1]) if len(answer.split()) > 1 else None
 
     # 2. Bracket the recorded total: the smallest working arena is usually within a few bytes of it.
     if recorded is not None:
-        for candidate in (_round_up(recorded) - ARENA_ALIGNMENT, _round_up(recorded)):
+        for candidate in (round_up(recorded) - ARENA_ALIGNMENT, round_up(recorded)):
             if low < candidate < high:
                 if attempt(candidate).startswith("ok"):
                     high = candidate
@@ -283,19 +322,22 @@ def _search(data: bytes, worker: _RuntimeWorker) -> _Arena:
             low = middle
     # The recorded total is what the allocator held after a successful run; below it the same allocator can only
     # have fitted through alignment slack, so the larger figure is the one to trust.
-    measured = max(high, _round_up(recorded)) if recorded is not None else high
-    return _Arena(measured, recorded, None, tries)
+    measured = max(high, round_up(recorded)) if recorded is not None else high
+    return ArenaSearch(measured, recorded, None, tries)
 
 
-def _arena(data: bytes) -> _Arena:
-    key = hashlib.sha256(data).hexdigest()
+def search_arena(content: bytes) -> ArenaSearch:
+    """The arena search for the model in `content` (see measure_arena), never raising for a model TFLite Micro
+    cannot run: then `measured` is None and `error` says why. Cached by the SHA-256 of the bytes."""
+    key = hashlib.sha256(content).hexdigest()
     if key not in _ARENA_CACHE:
-        missing = unsupported_ops(data)
+        graph = read(content)
+        missing = graph.unsupported_ops
         if missing:
-            return _Arena(None, None, f"TFLite Micro has no kernel for {', '.join(missing)}", 0)
+            return ArenaSearch(None, None, f"TFLite Micro has no kernel for {', '.join(missing)}", 0)
         worker = _RuntimeWorker()
         try:
-            _ARENA_CACHE[key] = _search(data, worker)
+            _ARENA_CACHE[key] = _search(content, graph, worker)
         finally:
             worker.close()
     return _ARENA_CACHE[key]
@@ -312,52 +354,16 @@ def measure_arena(tflite: TFLite) -> int:
     TFLite Micro lacks or cannot run at all.
     """
     data = model_bytes(tflite)
-    arena = _arena(data)
+    arena = search_arena(data)
     if arena.measured is None:
-        advice = ("replace those layers with ones TFLite Micro supports and convert again" if unsupported_ops(data)
+        advice = ("replace those layers with ones TFLite Micro supports and convert again" if read(data).unsupported_ops
                   else "this model does not run in TFLite Micro as converted; try converting it again with int8 "
                        "builtin ops only (TFLITE_BUILTINS_INT8)")
         raise QuantizationError(f"the tensor arena cannot be measured: {arena.error} — {advice}")
     return arena.measured
 
 
-
 # ------------------------------------------------------------------------- regenerating data/tflm_ops.txt
-
-
-def _probe_model(name: str, custom: bool, sentinel: str, sentinel_custom: bool) -> bytes:
-    """A model whose only operators are `name` then `sentinel`, an op the runtime lacks. TFLite Micro looks up
-    every operator's kernel before it prepares any, so the lookup error names `name` if it is missing and the
-    sentinel if it is not, and nothing ever runs on the empty tensors."""
-    import flatbuffers
-
-    schema = _schema()
-    codes = []
-    for op_name, is_custom in ((name, custom), (sentinel, sentinel_custom)):
-        code = schema.OperatorCodeT()
-        value = schema.BuiltinOperator.CUSTOM if is_custom else getattr(schema.BuiltinOperator, op_name)
-        code.builtinCode = value
-        code.deprecatedBuiltinCode = min(value, schema.BuiltinOperator.PLACEHOLDER_FOR_GREATER_OP_CODES)
-        code.customCode = op_name if is_custom else None
-        code.version = 1
-        codes.append(code)
-    subgraph = schema.SubGraphT()
-    subgraph.tensors, subgraph.inputs, subgraph.outputs = [], [], []
-    subgraph.operators = []
-    for index in range(2):
-        operator = schema.OperatorT()
-        operator.opcodeIndex, operator.inputs, operator.outputs = index, [], []
-        if index == 0 and name == "VAR_HANDLE" and not custom:  # the Python runtime reads its shared name
-            operator.builtinOptionsType = schema.BuiltinOptions.VarHandleOptions
-            operator.builtinOptions = schema.VarHandleOptionsT()
-            operator.builtinOptions.sharedName = "probe"
-        subgraph.operators.append(operator)
-    model = schema.ModelT()
-    model.version, model.operatorCodes, model.subgraphs = 3, codes, [subgraph]
-    model.buffers = [schema.BufferT()]
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
-    return bytes(builder.Output())
 
 
 def probe_tflm_ops(custom_candidates: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
@@ -366,12 +372,13 @@ def probe_tflm_ops(custom_candidates: tuple[str, ...] = ()) -> tuple[list[str], 
     Every name of the BuiltinOperator enum is tried; custom names only from `custom_candidates`. This is how
     data/tflm_ops.txt was made: the runtime's resolver registers every op through MicroMutableOpResolver's
     Add* methods, so the list is what `MicroMutableOpResolver::AddXxx()` offers in that TFLite Micro version.
+    Each probe is a model whose operators are the candidate then a sentinel the runtime lacks: TFLite Micro looks
+    up every operator's kernel before it prepares any, so the lookup error names the candidate if it is missing
+    and the sentinel if it is not, and nothing ever runs on the empty tensors.
     """
-    schema = _schema()
-    builtins = sorted(name for name, value in vars(schema.BuiltinOperator).items()
-                      if not name.startswith("_") and isinstance(value, int)
-                      and name not in ("CUSTOM", "PLACEHOLDER_FOR_GREATER_OP_CODES", "DELEGATE"))
-    worker = _RuntimeWorker(timeout=30)
+    builtins = [name for name in builtin_op_names()
+                if name not in ("CUSTOM", "PLACEHOLDER_FOR_GREATER_OP_CODES", "DELEGATE")]
+    worker = _RuntimeWorker(timeout=PROBE_TIMEOUT_S)
 
     def failing_op(model: bytes) -> str:
         worker.load(model, 0)
@@ -381,12 +388,12 @@ def probe_tflm_ops(custom_candidates: tuple[str, ...] = ()) -> tuple[list[str], 
 
     try:
         supported = [name for name in builtins
-                     if failing_op(_probe_model(name, False, "TINYML_PROBE_SENTINEL", True)) == "CUSTOM"]
+                     if failing_op(probe_model(name, False, "TINYML_PROBE_SENTINEL", True)) == "CUSTOM"]
         missing = [name for name in builtins if name not in supported]
         custom: list[str] = []
         if custom_candidates and missing:
             custom = [name for name in custom_candidates
-                      if failing_op(_probe_model(name, True, missing[0], False)) == missing[0]]
+                      if failing_op(probe_model(name, True, missing[0], False)) == missing[0]]
     finally:
         worker.close()
     return supported, custom

@@ -1,47 +1,50 @@
-"""Reads a .tflite: ops, tensors, quantization parameters, sizes, and the TFLite Micro arena it needs.
+"""The one reader of a .tflite: `read(bytes) -> Graph`, parsed once and then asked.
 
-Exact parts are pure functions of the model bytes: the firmware, the widgets and the magics all use them.
-The flatbuffer is read with the schema module that ships in `tflite_micro`; the arena is measured by
-`arena`, which runs TFLite Micro's own Python runtime in a child process (`measure_arena` and
-`probe_tflm_ops` are re-exported from there). Neither TensorFlow nor the runtime is imported at module
-level: `import jupyter_tinyml` stays fast.
+Contract (what other modules use; nothing else here walks the flatbuffer):
+
+    graph = read(model_bytes(x))     # x: bytes, a path, or anything model_bytes takes; cached per content
+    graph.ops                        # tuple[OpInfo]: operator kinds (name, version, count, supported_by_tflm)
+    graph.inputs, graph.outputs      # tuple[TensorInfo]: the main subgraph's inputs/outputs, interpreter order
+    graph.operators                  # tuple[Operator]: the main subgraph's operators in execution order, each
+                                     #   with name, version, custom, inputs/outputs (tensor indices, -1 = none)
+                                     #   and options (the schema's builtin options by field name, e.g. "strideH")
+    graph.tensors                    # tuple[Tensor]: name, shape, dtype, quantization, constant data
+    graph.input_indices, graph.output_indices, graph.subgraphs, graph.buffers, graph.size
+    graph.unsupported_ops            # names TFLite Micro has no kernel for
+
+Builtin ops are named as in TFLite's BuiltinOperator enum ("CONV_2D"), custom ops by their custom code; tensor
+types as lower-case TensorType names ("int8", "float32"). The schema is the generated module that ships in
+`tflite_micro`; it is imported on first read, so `import jupyter_tinyml` stays fast.
 """
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
-from html import escape
 from pathlib import Path
-from typing import Any, Union
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Union
 
 from ..errors import QuantizationError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 TFLite = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]"]
 
 FILE_IDENTIFIER = b"TFL3"
-# TFLite Micro aligns every arena allocation to 16 bytes (MicroArenaBufferAlignment) on every target, so the
-# search stops at that step and the firmware should declare the arena `alignas(16)`.
-ARENA_ALIGNMENT = 16
-# Defaults of the stated margin; `inspect` explains them.
-MARGIN_FRACTION = 0.10
-MARGIN_BYTES = 1024
+# Bytes per value of the tensor types a microcontroller model holds.
+DTYPE_BYTES = {"bool": 1, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "float16": 2, "int32": 4, "uint32": 4,
+               "float32": 4, "int64": 8, "uint64": 8, "float64": 8}
+# How many parsed models `read` keeps: a notebook works on a handful at a time.
+GRAPH_CACHE_SIZE = 16
 
 _DATA = Path(__file__).parent / "data"
-# Defined in `arena`, which imports this module; loaded on first use so that neither import runs the other.
-_FROM_ARENA = ("measure_arena", "probe_tflm_ops", "TRY_TIMEOUT_S", "ARENA_CEILING")
 
 
-def __getattr__(name: str) -> Any:
-    if name in _FROM_ARENA:
-        from . import arena
-
-        return getattr(arena, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-@dataclass
+@dataclass(frozen=True)
 class OpInfo:
     """One operator kind the model uses: builtin name (e.g. "CONV_2D"), its version, how many times it occurs."""
 
@@ -51,7 +54,12 @@ class OpInfo:
     supported_by_tflm: bool = True
 
 
-@dataclass
+def element_count(shape: tuple[int, ...]) -> int:
+    """Values in a tensor of `shape`; an unknown (-1) or empty dimension counts as 1, a scalar is one value."""
+    return math.prod(max(int(size), 1) for size in shape) if shape else 1
+
+
+@dataclass(frozen=True)
 class TensorInfo:
     """A model input or output."""
 
@@ -61,58 +69,148 @@ class TensorInfo:
     scale: float | None = None  # None when not quantized
     zero_point: int | None = None
 
+    @property
+    def count(self) -> int:
+        """Values per sample (see element_count)."""
+        return element_count(self.shape)
 
-@dataclass
-class ModelInspection:
-    """What `inspect` found. `arena_bytes` = measured + margin (what firmware should allocate).
+    @property
+    def nbytes(self) -> int:
+        """Bytes per sample; 0 for a type with no fixed width (string, resource)."""
+        return self.count * DTYPE_BYTES.get(self.dtype, 0)
 
-    arena_* are None when the arena could not be measured; `unsupported_ops` names the ops TFLite Micro lacks
-    and `arena_error` says in one line why nothing was measured. `kernel_scratch_bytes` is the part of the
-    margin reserved for optimized Cortex-M kernels (CMSIS-NN); `arena_recorded_bytes` is what TFLite Micro's
-    RecordingMicroAllocator reported for the same run (a cross-check of the search).
-    """
 
-    ops: list[OpInfo]
-    inputs: list[TensorInfo]
-    outputs: list[TensorInfo]
-    flash_bytes: int
-    arena_measured_bytes: int | None
-    arena_margin_bytes: int | None
-    arena_bytes: int | None
-    unsupported_ops: list[str] = field(default_factory=list)
-    arena_error: str | None = None
-    arena_recorded_bytes: int | None = None
-    kernel_scratch_bytes: int = 0
+@dataclass(frozen=True)
+class Quantization:
+    """A tensor's quantization: one scale and zero point per tensor, or one per channel along
+    `quantized_dimension`. real = scale * (quantized - zero_point)."""
 
-    def __str__(self) -> str:
-        return describe(self)
+    scales: tuple[float, ...]
+    zero_points: tuple[int, ...]
+    quantized_dimension: int = 0
 
-    def _repr_html_(self) -> str:
-        return describe_html(self)
+
+@dataclass(frozen=True)
+class Tensor:
+    """A tensor of a subgraph. `data` holds a constant's raw little-endian bytes, None for an activation."""
+
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    quantization: Quantization | None
+    buffer: int
+    data: bytes | None
+
+    @property
+    def count(self) -> int:
+        return element_count(self.shape)
+
+    @property
+    def scales(self) -> tuple[float, ...]:
+        return self.quantization.scales if self.quantization else ()
+
+    @property
+    def zero_points(self) -> tuple[int, ...]:
+        return self.quantization.zero_points if self.quantization else ()
+
+    @property
+    def scale(self) -> float:
+        """The first (per-tensor) scale, 0.0 when not quantized."""
+        return self.scales[0] if self.scales else 0.0
+
+    @property
+    def zero_point(self) -> int:
+        return self.zero_points[0] if self.zero_points else 0
+
+    def values(self) -> np.ndarray:
+        """The constant's values in its shape (read-only); ValueError for an activation or a type numpy lacks."""
+        import numpy as np
+
+        if self.data is None:
+            raise ValueError(f"tensor {self.name!r} is not a constant: it has no values in the model")
+        return np.frombuffer(self.data, dtype=np.dtype(self.dtype).newbyteorder("<")).reshape(self.shape)
+
+
+@dataclass(frozen=True)
+class Operator:
+    """One operator node: its kind, tensor indices (-1 for an omitted optional input) and builtin options."""
+
+    name: str
+    version: int
+    custom: bool
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    # The schema's builtin options by field name ("padding", "strideH", "fusedActivationFunction", "beta", ...);
+    # enums stay as the schema's integers. Empty for an op without options.
+    options: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Subgraph:
+    operators: tuple[Operator, ...]
+    tensors: tuple[Tensor, ...]
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A parsed .tflite. The main subgraph (index 0) is the one the interpreter runs; `operators`, `tensors`,
+    `input_indices` and `output_indices` are its own, `ops` counts the kinds of every subgraph."""
+
+    size: int  # bytes of the flatbuffer, which is what the model takes in flash
+    subgraphs: tuple[Subgraph, ...]
+    buffers: tuple[bytes, ...]
+    ops: tuple[OpInfo, ...]
+    inputs: tuple[TensorInfo, ...]
+    outputs: tuple[TensorInfo, ...]
+
+    @property
+    def operators(self) -> tuple[Operator, ...]:
+        return self.subgraphs[0].operators
+
+    @property
+    def tensors(self) -> tuple[Tensor, ...]:
+        return self.subgraphs[0].tensors
+
+    @property
+    def input_indices(self) -> tuple[int, ...]:
+        return self.subgraphs[0].inputs
+
+    @property
+    def output_indices(self) -> tuple[int, ...]:
+        return self.subgraphs[0].outputs
+
+    @property
+    def unsupported_ops(self) -> list[str]:
+        """Names of the ops TFLite Micro has no kernel for (builtin or custom), sorted."""
+        return sorted({op.name for op in self.ops if not op.supported_by_tflm})
 
 
 # ------------------------------------------------------------------------------------------- reading
 
 
-def model_bytes(tflite: TFLite) -> bytes:
-    """The flatbuffer's bytes, from bytes or from a path; anything that is not a TFLite model is refused."""
-    if isinstance(tflite, (bytes, bytearray, memoryview)):
-        data, name = bytes(tflite), f"the given {len(tflite)} bytes"
-    elif isinstance(tflite, (str, os.PathLike)):
-        path = Path(tflite)
-        name = str(path)
-        if not path.is_file():
-            raise QuantizationError(f"{name} is not a TFLite flatbuffer (no such file) — "
-                                    "check the path, or pass the bytes that convert() returned")
-        data = path.read_bytes()
-    else:
-        raise QuantizationError(f"a {type(tflite).__name__} is not a TFLite flatbuffer (expected bytes or a path) — "
-                                "pass the bytes that convert() returned or the path of a .tflite file")
+def _checked(data: bytes, name: str) -> bytes:
     if data[4:8] != FILE_IDENTIFIER:
         found = "it is shorter than 8 bytes" if len(data) < 8 else f"bytes 4:8 are {data[4:8]!r}, not b'TFL3'"
         raise QuantizationError(f"{name} is not a TFLite flatbuffer ({found}) — "
                                 "pass the bytes that convert() returned or a .tflite file")
     return data
+
+
+def model_bytes(tflite: TFLite) -> bytes:
+    """The flatbuffer's bytes, from bytes or from a path; anything that is not a TFLite model is refused."""
+    if isinstance(tflite, (bytes, bytearray, memoryview)):
+        return _checked(bytes(tflite), f"the given {len(tflite)} bytes")
+    if isinstance(tflite, (str, os.PathLike)):
+        path = Path(tflite)
+        if not path.is_file():
+            raise QuantizationError(f"{path} is not a TFLite flatbuffer (no such file) — "
+                                    "check the path, or pass the bytes that convert() returned")
+        return _checked(path.read_bytes(), str(path))
+    raise QuantizationError(f"a {type(tflite).__name__} is not a TFLite flatbuffer (expected bytes or a path) — "
+                            "pass the bytes that convert() returned or the path of a .tflite file")
 
 
 def _schema() -> Any:
@@ -127,77 +225,122 @@ def _enum_names(enum: str) -> dict[int, str]:
     return {value: name for name, value in vars(cls).items() if not name.startswith("_") and isinstance(value, int)}
 
 
-def _root(data: bytes) -> Any:
+def builtin_op_names() -> list[str]:
+    """Every name of TFLite's BuiltinOperator enum, sorted."""
+    return sorted(_enum_names("BuiltinOperator").values())
+
+
+def read(content: bytes) -> Graph:
+    """The model in `content` (the flatbuffer's bytes, e.g. from model_bytes), parsed once and cached per content.
+
+    Raises QuantizationError for bytes that are not a TFLite model or cannot be read.
+    """
+    return _read(_checked(bytes(content), f"the given {len(content)} bytes"))
+
+
+@lru_cache(maxsize=GRAPH_CACHE_SIZE)
+def _read(content: bytes) -> Graph:
     schema = _schema()
     try:
-        model = schema.Model.GetRootAs(data, 0)
+        model = schema.Model.GetRootAs(content, 0)
         if model.SubgraphsLength() < 1:
             raise ValueError("no subgraph")
+        return _graph(model, len(content))
+    except QuantizationError:
+        raise
     except Exception as error:  # a truncated or corrupt flatbuffer fails in many ways
         raise QuantizationError(f"the TFLite flatbuffer cannot be read ({error}) — "
                                 "convert the model again; the file may be truncated") from None
-    return model
 
 
-def _opcode_name(opcode: Any) -> tuple[str, bool]:
-    """(name, is_custom). TFLite reads the larger of the two code fields: codes above 127 live only in the new
-    `builtin_code` field (the old int8 field holds 127), and old files only set the deprecated one."""
+def _graph(model: Any, size: int) -> Graph:
+    buffers = []
+    for b in range(model.BuffersLength()):
+        buffer = model.Buffers(b)
+        buffers.append(buffer.DataAsNumpy().tobytes() if buffer is not None and buffer.DataLength() > 0 else b"")
+    codes = [_opcode(model.OperatorCodes(c)) for c in range(model.OperatorCodesLength())]
+    subgraphs = tuple(_subgraph(model.Subgraphs(s), codes, buffers) for s in range(model.SubgraphsLength()))
+    main = subgraphs[0]
+    return Graph(size=size, subgraphs=subgraphs, buffers=tuple(buffers), ops=_op_kinds(model, codes),
+                 inputs=tuple(_tensor_info(main.tensors[i]) for i in main.inputs),
+                 outputs=tuple(_tensor_info(main.tensors[i]) for i in main.outputs))
+
+
+def _opcode(opcode: Any) -> tuple[str, bool, int]:
+    """(name, is_custom, version). TFLite reads the larger of the two code fields: codes above 127 live only in the
+    new `builtin_code` field (the old int8 field holds 127), and old files only set the deprecated one."""
     code = max(opcode.BuiltinCode(), opcode.DeprecatedBuiltinCode())
     if code == _schema().BuiltinOperator.CUSTOM:
         custom = opcode.CustomCode()
-        return (custom.decode("utf-8", "replace") if custom else "CUSTOM"), True
-    return _enum_names("BuiltinOperator").get(code, f"BUILTIN_{code}"), False
+        return (custom.decode("utf-8", "replace") if custom else "CUSTOM"), True, opcode.Version()
+    return _enum_names("BuiltinOperator").get(code, f"BUILTIN_{code}"), False, opcode.Version()
 
 
-def ops(tflite: TFLite) -> list[OpInfo]:
-    """The operator kinds the model's subgraphs use, with version and count, sorted by name.
-
-    Builtin ops are named as in TFLite's BuiltinOperator enum ("CONV_2D"), custom ops by their custom code.
-    A kind listed in the file's operator codes but used by no operator is left out.
-    """
-    model = _root(model_bytes(tflite))
+def _op_kinds(model: Any, codes: list[tuple[str, bool, int]]) -> tuple[OpInfo, ...]:
+    """The operator kinds the subgraphs use, sorted by name and version; a kind listed in the file's operator
+    codes but used by no operator is left out, and two codes of the same kind and version count as one."""
     counts: dict[int, int] = {}
     for s in range(model.SubgraphsLength()):
         subgraph = model.Subgraphs(s)
         for o in range(subgraph.OperatorsLength()):
             index = subgraph.Operators(o).OpcodeIndex()
             counts[index] = counts.get(index, 0) + 1
-    found: dict[tuple[str, int], OpInfo] = {}
+    found: dict[tuple[str, int], tuple[int, bool]] = {}
     for index, count in counts.items():
-        opcode = model.OperatorCodes(index)
-        name, custom = _opcode_name(opcode)
+        name, custom, version = codes[index]
         supported = name in (tflm_custom_ops() if custom else tflm_builtin_ops())
-        key = (name, opcode.Version())
-        if key in found:  # two opcode entries for the same kind and version: count them as one
-            found[key].count += count
-        else:
-            found[key] = OpInfo(name, opcode.Version(), count, supported)
-    return sorted(found.values(), key=lambda op: (op.name, op.version))
+        before = found.get((name, version), (0, supported))[0]
+        found[(name, version)] = (before + count, supported)
+    return tuple(OpInfo(name, version, count, supported)
+                 for (name, version), (count, supported) in sorted(found.items()))
 
 
-def _tensor_info(tensor: Any) -> TensorInfo:
+def _options(operator: Any) -> Mapping[str, Any]:
+    table = operator.BuiltinOptions()
+    if table is None:
+        return MappingProxyType({})
+    options = _schema().BuiltinOptionsCreator(operator.BuiltinOptionsType(), table)
+    return MappingProxyType(dict(vars(options)) if options is not None else {})
+
+
+def _subgraph(subgraph: Any, codes: list[tuple[str, bool, int]], buffers: list[bytes]) -> Subgraph:
+    operators = []
+    for o in range(subgraph.OperatorsLength()):
+        operator = subgraph.Operators(o)
+        name, custom, version = codes[operator.OpcodeIndex()]
+        operators.append(Operator(
+            name=name, version=version, custom=custom,
+            inputs=tuple(int(t) for t in operator.InputsAsNumpy()) if operator.InputsLength() else (),
+            outputs=tuple(int(t) for t in operator.OutputsAsNumpy()) if operator.OutputsLength() else (),
+            options=_options(operator)))
+    tensors = tuple(_tensor(subgraph.Tensors(t), t, buffers) for t in range(subgraph.TensorsLength()))
+    return Subgraph(operators=tuple(operators), tensors=tensors,
+                    inputs=tuple(int(subgraph.Inputs(i)) for i in range(subgraph.InputsLength())),
+                    outputs=tuple(int(subgraph.Outputs(i)) for i in range(subgraph.OutputsLength())))
+
+
+def _tensor(tensor: Any, index: int, buffers: list[bytes]) -> Tensor:
     quantization = tensor.Quantization()
-    scale = zero_point = None
+    parameters = None
+    if quantization is not None and quantization.ScaleLength():
+        parameters = Quantization(
+            scales=tuple(float(s) for s in quantization.ScaleAsNumpy()),
+            zero_points=(tuple(int(z) for z in quantization.ZeroPointAsNumpy()) if quantization.ZeroPointLength()
+                         else (0,)),
+            quantized_dimension=int(quantization.QuantizedDimension()))
+    buffer = tensor.Buffer()
+    data = buffers[buffer] if 0 <= buffer < len(buffers) and buffers[buffer] else None
+    return Tensor(index=index, name=tensor.Name().decode("utf-8", "replace") if tensor.Name() else "",
+                  shape=tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else (),
+                  dtype=_enum_names("TensorType").get(tensor.Type(), f"type{tensor.Type()}").lower(),
+                  quantization=parameters, buffer=buffer, data=data)
+
+
+def _tensor_info(tensor: Tensor) -> TensorInfo:
     # Per-tensor parameters only: a per-axis quantized input or output (not seen from TFLiteConverter) stays None.
-    if quantization is not None and quantization.ScaleLength() == 1:
-        scale = float(quantization.Scale(0))
-        zero_point = int(quantization.ZeroPoint(0)) if quantization.ZeroPointLength() else 0
-    dtype = _enum_names("TensorType").get(tensor.Type(), f"type{tensor.Type()}").lower()
-    name = tensor.Name().decode("utf-8", "replace") if tensor.Name() else ""
-    return TensorInfo(name, tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else (),
-                      dtype, scale, zero_point)
-
-
-def inputs(tflite: TFLite) -> list[TensorInfo]:
-    """The main subgraph's inputs, in the order the interpreter numbers them."""
-    subgraph = _root(model_bytes(tflite)).Subgraphs(0)
-    return [_tensor_info(subgraph.Tensors(subgraph.Inputs(i))) for i in range(subgraph.InputsLength())]
-
-
-def outputs(tflite: TFLite) -> list[TensorInfo]:
-    """The main subgraph's outputs, in the order the interpreter numbers them."""
-    subgraph = _root(model_bytes(tflite)).Subgraphs(0)
-    return [_tensor_info(subgraph.Tensors(subgraph.Outputs(i))) for i in range(subgraph.OutputsLength())]
+    if len(tensor.scales) == 1:
+        return TensorInfo(tensor.name, tensor.shape, tensor.dtype, tensor.scales[0], tensor.zero_points[0])
+    return TensorInfo(tensor.name, tensor.shape, tensor.dtype)
 
 
 # ------------------------------------------------------------------------------ TFLite Micro support
@@ -210,7 +353,7 @@ def _read_names(filename: str) -> frozenset[str]:
 
 @lru_cache(maxsize=None)
 def tflm_builtin_ops() -> frozenset[str]:
-    """Builtin op names TFLite Micro has kernels for (data/tflm_ops.txt; `probe_tflm_ops` regenerates it)."""
+    """Builtin op names TFLite Micro has kernels for (data/tflm_ops.txt; arena.probe_tflm_ops regenerates it)."""
     return _read_names("tflm_ops.txt")
 
 
@@ -220,145 +363,38 @@ def tflm_custom_ops() -> frozenset[str]:
     return _read_names("tflm_custom_ops.txt")
 
 
-def unsupported_ops(tflite: TFLite) -> list[str]:
-    """Names of the ops the model uses that TFLite Micro has no kernel for (builtin or custom), sorted."""
-    return sorted({op.name for op in ops(tflite) if not op.supported_by_tflm})
+# ------------------------------------------------------------------------------------------- writing
 
 
-# ---------------------------------------------------------------------------- optimized kernel scratch
+def probe_model(name: str, custom: bool, sentinel: str, sentinel_custom: bool) -> bytes:
+    """A model whose only operators are `name` then `sentinel`, on no tensors: what the arena module gives
+    TFLite Micro to learn whether it has a kernel for `name` (see arena.probe_tflm_ops)."""
+    import flatbuffers
 
-
-def _round_up(value: float, step: int = ARENA_ALIGNMENT) -> int:
-    return int(math.ceil(value / step)) * step
-
-
-def kernel_scratch_bytes(tflite: TFLite) -> int:
-    """Arena bytes that CMSIS-NN kernels ask for beyond the reference kernels the host runtime runs, on a
-    Cortex-M with the DSP extension (M4, M7, M33): an estimate from the model's shapes, used in the margin.
-
-    CONV_2D takes an im2col buffer of two int16 columns, 2 * 2 * align4(C_in * K_h * K_w) bytes
-    (arm_convolve_s8_get_buffer_size); DEPTHWISE_CONV_2D C_in * K_h * K_w int16
-    (arm_depthwise_conv_s8_opt_get_buffer_size; counted even for the 3x3 case that needs none);
-    AVERAGE_POOL_2D C int32 (arm_avgpool_s8_get_buffer_size). Each is a scratch buffer that lives only while
-    its op runs, so the largest one counts. Cores without DSP (Cortex-M0+) need none of these.
-    Not covered: Helium cores (Cortex-M55/M85), whose CMSIS-NN also keeps kernel sums, and ESP-NN on the
-    ESP32-S3, which copies the padded input and the filter into scratch and can need several times more.
-    """
-    model = _root(model_bytes(tflite))
-    builtin = _schema().BuiltinOperator
-    largest = 0
-    for s in range(model.SubgraphsLength()):
-        subgraph = model.Subgraphs(s)
-
-        def shape(operator: Any, position: int) -> tuple[int, ...]:
-            if position >= operator.InputsLength() or operator.Inputs(position) < 0:
-                return ()
-            tensor = subgraph.Tensors(operator.Inputs(position))
-            return tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ()
-
-        for o in range(subgraph.OperatorsLength()):
-            operator = subgraph.Operators(o)
-            opcode = model.OperatorCodes(operator.OpcodeIndex())
-            code = max(opcode.BuiltinCode(), opcode.DeprecatedBuiltinCode())
-            data, weights = shape(operator, 0), shape(operator, 1)
-            if code == builtin.CONV_2D and len(data) == 4 and len(weights) == 4:
-                largest = max(largest, 4 * _round_up(data[3] * weights[1] * weights[2], 4))
-            elif code == builtin.DEPTHWISE_CONV_2D and len(data) == 4 and len(weights) == 4:
-                largest = max(largest, 2 * data[3] * weights[1] * weights[2])
-            elif code == builtin.AVERAGE_POOL_2D and len(data) == 4:
-                largest = max(largest, 4 * data[3])
-    return _round_up(largest)
-
-
-# ------------------------------------------------------------------------------------------- inspect
-
-
-def inspect(tflite: TFLite, *, margin_fraction: float = MARGIN_FRACTION,
-            margin_bytes: int = MARGIN_BYTES) -> ModelInspection:
-    """Everything the firmware needs from a .tflite: ops, inputs, outputs, flash and the tensor arena.
-
-    flash_bytes is the model's size: the flatbuffer is stored in flash as it is.
-    arena_bytes = arena_measured_bytes + arena_margin_bytes, where the margin is
-    `margin_fraction * measured + margin_bytes + kernel_scratch_bytes(model)`, rounded up to 16 bytes.
-
-    Why this margin. The measurement runs TFLite Micro's reference kernels on a 64-bit host:
-    - The arena's head (the activation tensors, laid out by the same greedy planner) is the same size on
-      every target, because tensor sizes do not depend on the CPU.
-    - The tail (TfLiteEvalTensor, TfLiteTensor and node structs, kernels' persistent data) holds pointers and
-      size_t, 8 bytes on the host and 4 on a Cortex-M, and the host run also carries the
-      RecordingMicroAllocator's own bookkeeping; so the host figure is an upper bound for those parts.
-      TFLite Micro's own memory_arena_threshold_test records its figures on x86-64 and only checks that a
-      32-bit target does not exceed them by more than 3%.
-    - What the host cannot see: optimized kernels on the board request scratch buffers the reference kernels
-      do not (CMSIS-NN's im2col buffer for CONV_2D, ...); for Cortex-M4/M7/M33 that part is estimated from the
-      model's shapes by `kernel_scratch_bytes` and added in full. ESP-NN on an ESP32-S3 can ask for more
-      than this margin holds (it copies padded inputs and filters); there, check the board's own
-      `interpreter.arena_used_bytes()`.
-    - The rest is judgement, not measurement: 10% covers a board library built from an older or newer
-      TFLite Micro than the host runtime (per-op persistent data and planner details change between releases;
-      TFLite Micro itself tolerates 3% drift between commits), and 1 KiB covers a tiny model's fixed costs
-      and an arena that is not declared `alignas(16)` (up to 15 bytes lost to alignment).
-    Pass margin_fraction=0, margin_bytes=0 to see the bare measurement plus the kernel estimate.
-
-    When the model uses an op TFLite Micro lacks, nothing is run: arena_* are None, `unsupported_ops` lists
-    the ops and `arena_error` says so.
-    """
-    from .arena import _arena  # here, not at the top: arena builds on this module
-
-    data = model_bytes(tflite)
-    op_list = ops(data)
-    missing = sorted({op.name for op in op_list if not op.supported_by_tflm})
-    scratch = kernel_scratch_bytes(data)
-    arena = _arena(data)
-    measured = arena.measured
-    margin = None if measured is None else _round_up(margin_fraction * measured + margin_bytes + scratch)
-    return ModelInspection(
-        ops=op_list, inputs=inputs(data), outputs=outputs(data), flash_bytes=len(data),
-        arena_measured_bytes=measured, arena_margin_bytes=margin,
-        arena_bytes=None if measured is None or margin is None else measured + margin,
-        unsupported_ops=missing, arena_error=arena.error, arena_recorded_bytes=arena.recorded,
-        kernel_scratch_bytes=scratch)
-
-
-# ------------------------------------------------------------------------------------------- reports
-
-
-def _tensor_text(tensor: TensorInfo) -> str:
-    quantization = (f"scale {tensor.scale:.6g}, zero point {tensor.zero_point}" if tensor.scale is not None
-                    else "not quantized")
-    return f"{tensor.name or '(unnamed)'}: {tensor.dtype} {list(tensor.shape)}, {quantization}"
-
-
-def _arena_text(inspection: ModelInspection) -> str:
-    if inspection.arena_bytes is None or inspection.arena_measured_bytes is None:
-        return f"not measured — {inspection.arena_error or 'no measurement'}"
-    return (f"{inspection.arena_bytes:,} bytes = {inspection.arena_measured_bytes:,} measured with TFLite Micro "
-            f"+ {inspection.arena_margin_bytes or 0:,} margin (of which {inspection.kernel_scratch_bytes:,} "
-            "for CMSIS-NN kernels)")
-
-
-def describe(inspection: ModelInspection) -> str:
-    """A short plain-text report: ops with versions, inputs and outputs, flash, arena, unsupported ops."""
-    op_text = ", ".join(f"{op.name} v{op.version}" + (f" ×{op.count}" if op.count > 1 else "")
-                        + ("" if op.supported_by_tflm else " (not in TFLite Micro)") for op in inspection.ops)
-    lines = [f"Ops:    {op_text or '—'}"]
-    lines += [f"Input:  {_tensor_text(tensor)}" for tensor in inspection.inputs]
-    lines += [f"Output: {_tensor_text(tensor)}" for tensor in inspection.outputs]
-    lines.append(f"Flash:  {inspection.flash_bytes:,} bytes (the .tflite as it is)")
-    lines.append(f"Arena:  {_arena_text(inspection)}")
-    if inspection.unsupported_ops:
-        lines.append(f"UNSUPPORTED by TFLite Micro: {', '.join(inspection.unsupported_ops)} — replace these ops "
-                     "(layers) with supported ones and convert again; the firmware cannot run this model")
-    return "\n".join(lines)
-
-
-def describe_html(inspection: ModelInspection) -> str:
-    """The same report as `describe`, as a small HTML table for notebooks."""
-    rows = []
-    for line in describe(inspection).splitlines():
-        label, _, text = line.partition(":")
-        style = ' style="color:#b00020;font-weight:600"' if label.startswith("UNSUPPORTED") else ""
-        rows.append(f'<tr{style}><th style="text-align:left;padding-right:1em">{escape(label)}</th>'
-                    f'<td style="text-align:left">{escape(text.strip())}</td></tr>')
-    return f'<table class="tinyml-model">{"".join(rows)}</table>'
-
+    schema = _schema()
+    codes = []
+    for op_name, is_custom in ((name, custom), (sentinel, sentinel_custom)):
+        code = schema.OperatorCodeT()
+        value = schema.BuiltinOperator.CUSTOM if is_custom else getattr(schema.BuiltinOperator, op_name)
+        code.builtinCode = value
+        code.deprecatedBuiltinCode = min(value, schema.BuiltinOperator.PLACEHOLDER_FOR_GREATER_OP_CODES)
+        code.customCode = op_name if is_custom else None
+        code.version = 1
+        codes.append(code)
+    subgraph = schema.SubGraphT()
+    subgraph.tensors, subgraph.inputs, subgraph.outputs = [], [], []
+    subgraph.operators = []
+    for index in range(2):
+        operator = schema.OperatorT()
+        operator.opcodeIndex, operator.inputs, operator.outputs = index, [], []
+        if index == 0 and name == "VAR_HANDLE" and not custom:  # the Python runtime reads its shared name
+            operator.builtinOptionsType = schema.BuiltinOptions.VarHandleOptions
+            operator.builtinOptions = schema.VarHandleOptionsT()
+            operator.builtinOptions.sharedName = "probe"
+        subgraph.operators.append(operator)
+    model = schema.ModelT()
+    model.version, model.operatorCodes, model.subgraphs = 3, codes, [subgraph]
+    model.buffers = [schema.BufferT()]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
+    return bytes(builder.Output())

@@ -16,9 +16,10 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from .. import __version__
-
 TARGET = "jupyter_tinyml"
+# The installed distribution's version, read from its metadata: importing the package for __version__ would
+# tie this low module to the package __init__, which imports the magics, which import this.
+DISTRIBUTION = "jupyter-tinyml"
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,11 @@ class LabLink:
         """Open the comm when running in a kernel; None in a terminal IPython (no frontend to ask)."""
         if getattr(shell, "kernel", None) is None:
             return None
+        from importlib.metadata import version
+
         from comm import create_comm
 
-        comm = create_comm(target_name=TARGET, data={"op": "open", "version": __version__})
+        comm = create_comm(target_name=TARGET, data={"op": "open", "version": version(DISTRIBUTION)})
         return cls(comm, status=status, requests=requests)
 
     @property

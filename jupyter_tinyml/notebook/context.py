@@ -19,14 +19,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .redaction import _SECRET_SCAN_CHARS, REDACTED, is_secret, redact
+from .redaction import REDACTED, SECRET_SCAN_CHARS, is_secret, redact
 from .summaries import (
     MAX_LINE_CHARS,
     SAMPLE_COLUMNS,
     SAMPLE_ELEMENTS,
     SAMPLE_ROWS,
     VariableSummary,
-    _clip,
+    clip_line,
     summarize,
 )
 
@@ -272,8 +272,8 @@ def _trim_error(error: str) -> str:
 def _clean(lines: list[str]) -> list[str]:
     """Lines redacted, then clipped to MAX_LINE_CHARS. Redaction runs on lines pre-clipped to 4 KB, which keeps
     it cheap on a pasted megabyte-long line while any secret reaching the shown part is still whole."""
-    redacted = redact("\n".join(_clip(line, _SECRET_SCAN_CHARS) for line in lines))
-    return [_clip(line) for line in redacted.splitlines()]
+    redacted = redact("\n".join(clip_line(line, SECRET_SCAN_CHARS) for line in lines))
+    return [clip_line(line) for line in redacted.splitlines()]
 
 
 # --- rendering -----------------------------------------------------------------------------------------------
@@ -298,7 +298,7 @@ def _tail(lines: list[str], n: int) -> str:
 def _board_text(board: dict[str, Any] | None) -> str:
     if not board:
         return ""
-    return "\n".join(_clip(f"{k}: {v}") for k, v in board.items())
+    return "\n".join(clip_line(f"{k}: {v}") for k, v in board.items())
 
 
 def _left_out_note(gone: list[_Item], n_error_lines_cut: int) -> str:

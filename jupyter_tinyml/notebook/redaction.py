@@ -38,7 +38,7 @@ _NAMED_LITERAL = re.compile(
     r"""(?P<lhs>(?P<name>[A-Za-z_]\w{0,60})['"]?\]?\s*(?::|=(?!=))\s*[rbfuRBFU]{0,2})"""
     r"""(?P<quote>["'])(?P<value>[^"'\n]*)(?P=quote)"""
 )
-_SECRET_SCAN_CHARS = 4096  # is_secret reads at most this much of a string value
+SECRET_SCAN_CHARS = 4096  # is_secret reads at most this much of a string value
 
 
 def is_secret(name: str, value: Any) -> bool:
@@ -51,8 +51,8 @@ def is_secret(name: str, value: Any) -> bool:
     if name and _secret_name(name):
         return True
     if isinstance(value, str):
-        return _contains_key(value[:_SECRET_SCAN_CHARS])
-    if isinstance(value, (bytes, bytearray)) and len(value) <= _SECRET_SCAN_CHARS and not _is_tflite_bytes(value):
+        return _contains_key(value[:SECRET_SCAN_CHARS])
+    if isinstance(value, (bytes, bytearray)) and len(value) <= SECRET_SCAN_CHARS and not is_tflite_bytes(value):
         return _contains_key(bytes(value).decode("latin-1"))
     return False
 
@@ -103,6 +103,6 @@ def _looks_random(token: str) -> bool:
 
 # A TFLite model's random-looking weights would read as keys; is_secret skips them, and summaries use the same
 # check to recognise a model held as bytes.
-def _is_tflite_bytes(value: bytes | bytearray) -> bool:
+def is_tflite_bytes(value: bytes | bytearray) -> bool:
     """A TFLite flatbuffer carries the file identifier "TFL3" at bytes 4..8."""
     return len(value) >= 8 and bytes(value[4:8]) == b"TFL3"

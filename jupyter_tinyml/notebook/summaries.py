@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .redaction import REDACTED, _is_tflite_bytes, is_secret, redact
+from .redaction import REDACTED, is_secret, is_tflite_bytes, redact
 
 # A numpy sample never holds more elements than this; min/max/unique on it take well under a millisecond.
 SAMPLE_ELEMENTS = 10_000
@@ -96,7 +96,7 @@ def _summarize_by_type(name: str, value: Any) -> VariableSummary:
         return _summarize_series(name, value)
     if _is_a(value, "keras", "Model"):
         return _summarize_keras_model(name, value)
-    if isinstance(value, (bytes, bytearray)) and _is_tflite_bytes(value):
+    if isinstance(value, (bytes, bytearray)) and is_tflite_bytes(value):
         return _summarize_tflite_bytes(name, value)
     if path := _as_path(value):
         return _summarize_path(name, value, path)
@@ -124,7 +124,7 @@ def _is_a(value: Any, module_part: str, class_name: str) -> bool:
     )
 
 
-def _sample(arr: np.ndarray, limit: int = SAMPLE_ELEMENTS) -> np.ndarray:
+def sample_array(arr: np.ndarray, limit: int = SAMPLE_ELEMENTS) -> np.ndarray:
     """At most `limit` elements spread over the whole array; copies those few, never the array.
 
     The first axis (the samples) gets at least 16 positions, drawn at random with a fixed seed: labels often
@@ -162,7 +162,7 @@ def _random_positions(n: int, k: int) -> np.ndarray:
 
 
 def _summarize_ndarray(name: str, arr: np.ndarray) -> VariableSummary:
-    sample = _sample(arr)
+    sample = sample_array(arr)
     sampled = sample.size < arr.size
     kind = arr.dtype.kind
     low = high = None
@@ -466,7 +466,7 @@ def _summarize_scalar(name: str, value: Any) -> VariableSummary:
         text = f"{name}: str = {_short_repr(value[:120], 120)}{length}"  # slice first: repr of 100 MB is slow
     else:
         facts["value"] = value.item() if isinstance(value, np.generic) else value
-        text = _clip(f"{name}: {type(value).__name__} = {facts['value']!r}")
+        text = clip_line(f"{name}: {type(value).__name__} = {facts['value']!r}")
     return VariableSummary(name, "scalar", text, facts, 2.0)
 
 
@@ -508,7 +508,7 @@ def _summarize_user_code(name: str, value: Any) -> VariableSummary:
     facts = {"type": type(value).__name__, "module": "__main__", "signature": signature}
     doc = (inspect.getdoc(value) or "").strip().splitlines()
     text = f"{name}: {keyword} {value.__name__}{signature}" + (f"  # {doc[0]}" if doc else "")
-    return VariableSummary(name, "other", _clip(text), facts, 1.2)
+    return VariableSummary(name, "other", clip_line(text), facts, 1.2)
 
 
 def _summarize_history(name: str, history: Any, facts: dict[str, Any]) -> VariableSummary:
@@ -580,9 +580,10 @@ def _short_repr(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _clip(line: str, limit: int = MAX_LINE_CHARS) -> str:
+def clip_line(line: str, limit: int = MAX_LINE_CHARS) -> str:
+    """`line` cut to `limit` characters, ending in "..." when cut: one long value cannot eat the token budget."""
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def _lines(lines: list[str]) -> str:
-    return "\n".join(_clip(line) for line in lines)
+    return "\n".join(clip_line(line) for line in lines)

@@ -1,19 +1,23 @@
-"""What every stage shares: the Stage record and the generate loop.
+"""What every stage shares: the Stage record and the one generate loop.
 
 prompt + context -> model (or the offline recipe) -> checks -> repair rounds (bounded) -> cells.
-Nothing here knows IPython: the magics hand in a request and get a Generation back, so every stage can be
-driven from plain Python and is tested that way too.
+Nothing here knows IPython: the magics hand in a StageRequest and get a Generation back (`run`), so every
+stage can be driven from plain Python and is tested that way too. `converse` is the loop itself; the deploy
+glue repair (glue.py) asks through it as well.
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Callable, Iterable
 
-from . import checks, llm
+from ..config import TinyML
+from ..errors import UnknownStageError
 from ..notebook.cells import GeneratedCell
-from ..config import TinyML, api_key_from_environment
 from ..notebook.context import NotebookContext
+from . import checks, llm
+from .request import STAGE_NAMES, StageRequest
 
 # An offline recipe: deterministic code for the stage, built from the request text and the notebook context.
 # It raises RecipeError (with what to do) when the notebook holds nothing it can work with.
@@ -90,6 +94,31 @@ def repair_message(problems: list[checks.Problem]) -> llm.Message:
     }
 
 
+def converse(
+    messages: list[llm.Message],
+    settings: TinyML,
+    judge: Callable[[llm.Completion], "list[llm.Message] | None"],
+    *,
+    rounds: int,
+    on_text: Callable[[str], None] | None = None,
+) -> list[llm.Completion]:
+    """The one generate loop: ask, let `judge` look at the answer, ask again while it wants to, `rounds` at most.
+
+    `judge` keeps what it makes of each answer (cells, a rebuilt sketch) and returns the messages for another
+    round, or None when the answer is good. Every stage and the deploy glue repair ask through here, so
+    rounds are bounded and model errors surface (as ModelError subclasses) the same way everywhere.
+    """
+    completions: list[llm.Completion] = []
+    for _ in range(rounds):
+        completion = llm.complete(messages, settings, on_text=on_text)
+        completions.append(completion)
+        follow_up = judge(completion)
+        if follow_up is None:
+            break
+        messages = follow_up
+    return completions
+
+
 def generate(
     stage: Stage,
     request: str,
@@ -104,28 +133,47 @@ def generate(
     if settings.offline:
         cells = stage.recipe(request, context)
         return Generation(cells, OFFLINE_LABEL, check_cells(cells, known))
-    messages = build_messages(stage, request, context)
     generation = Generation([], settings.model)
-    for round_number in range(settings.max_repairs + 1):
-        completion = llm.complete(
-            messages,
-            model=settings.model,
-            api_base=settings.api_base or None,
-            api_key=api_key_from_environment(),
-            timeout=settings.timeout,
-            temperature=settings.temperature,
-            max_tokens=settings.max_tokens,
-            stream=settings.stream,
-            on_text=on_text,
-            mock_response=settings.mock_response or None,
-        )
-        generation.completions.append(completion)
-        generation.rounds = round_number + 1
-        answer = llm.extract_code(completion.text)
-        generation.cells = cells_from_answer(answer)
+    rounds = settings.max_repairs + 1
+    messages = build_messages(stage, request, context)
+
+    def judge(completion: llm.Completion) -> list[llm.Message] | None:
+        """Cells and their problems from the answer; blocking problems go back to the model with its answer."""
+        nonlocal messages
+        generation.rounds += 1
+        generation.cells = cells_from_answer(llm.extract_code(completion.text))
         generation.problems = check_cells(generation.cells, known)
         blocking = [problem for problem in generation.problems if problem.blocking]
-        if not blocking or round_number == settings.max_repairs:
-            break
+        if not blocking or generation.rounds == rounds:
+            return None
         messages = messages + [{"role": "assistant", "content": completion.text}, repair_message(blocking)]
+        return messages
+
+    generation.completions = converse(messages, settings, judge, rounds=rounds, on_text=on_text)
     return generation
+
+
+def load_stage(name: str) -> Stage:
+    """The Stage of a module in this package, imported on first use (recipes pull in templates and data kinds)."""
+    if name not in STAGE_NAMES:
+        raise UnknownStageError(name, STAGE_NAMES)
+    return importlib.import_module(f"{__package__}.{name}").STAGE
+
+
+def run(
+    request: StageRequest,
+    context: NotebookContext,
+    session: TinyML,
+    *,
+    known_names: Iterable[str] = (),
+    on_text: Callable[[str], None] | None = None,
+) -> Generation:
+    """One StageRequest against a captured context: the stage's model (or recipe) with the request's overrides."""
+    return generate(
+        load_stage(request.stage),
+        request.prompt,
+        context,
+        request.settings(session),
+        known_names=known_names,
+        on_text=on_text,
+    )

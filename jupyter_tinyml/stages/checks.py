@@ -5,8 +5,9 @@ exists nowhere, a module that is not installed — because the cell would fail t
 so they go back to the model for repair. *Risky* calls (shell, file deletion, network, dynamic code) may be
 exactly what was asked for, so they are only flagged in the cell header for the person to look at.
 
-Everything works on the text alone: `ast` for Python, a line scanner for IPython's `%magic` / `!shell` lines,
-and `importlib.util.find_spec` (which locates a top-level package without importing it).
+Everything works on the text alone: IPython's own TransformerManager turns `%magic`, `!shell`, `x = !ls`,
+`%%cell` magics and `name?` into the `get_ipython()` calls IPython runs, `ast` reads the result, and
+`importlib.util.find_spec` locates a top-level package without importing it.
 """
 from __future__ import annotations
 
@@ -16,10 +17,12 @@ import difflib
 import importlib.util
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
-__all__ = ["PIP_NAMES", "Problem", "check_code", "defined_names", "strip_ipython_syntax"]
+from IPython.core.inputtransformer2 import TransformerManager
+
+__all__ = ["PIP_NAMES", "Problem", "check_code", "defined_names", "python_source"]
 
 SYNTAX = "syntax"
 UNDEFINED_NAME = "undefined-name"
@@ -56,29 +59,37 @@ def check_code(code: str, known_names: Iterable[str] = ()) -> list[Problem]:
     `known_names` are the names already defined in the notebook's namespace. A syntax error is reported
     alone, since nothing else can be trusted then. Otherwise the problems come back ordered by line.
     """
-    stripped = _strip(code)
-    tree = _parse(stripped.code)
+    tree = _parse_cell(code)
     if isinstance(tree, Problem):
         return [tree]
     nodes = list(ast.walk(tree))  # walked once, shared by every check: this is most of the running time
     problems = [
         *_undefined_names(nodes, known_names),
         *_missing_modules(nodes),
-        *_risk_problems([*_risky_calls(nodes), *_risky_ipython_lines(stripped)]),
+        *_risk_problems(_risky_calls(nodes)),
     ]
     return sorted(problems, key=lambda p: (p.line or 0, not p.blocking))
 
 
-def strip_ipython_syntax(code: str) -> str:
-    """Return `code` with IPython-only lines neutralised so `ast` can parse it; line numbers are kept.
+def python_source(code: str) -> str:
+    """`code` as the Python IPython runs, with the cell's line numbers kept.
 
-    Line magics (`%pip ...`), shell escapes (`!ls`), a leading `%%cell_magic` line and help lines (`np.mean?`)
-    are blanked; `files = !ls` keeps its assignment as `files = None` and `%time history = model.fit(...)`
-    keeps its statement, so the names they bind still count as defined.
-    A cell magic whose body is not Python (`%%bash`, `%%writefile`, ...) blanks the whole cell.
-    Lines inside strings or brackets are left alone: `%` there is Python's modulo operator.
+    IPython's TransformerManager turns `%pip ...` into `get_ipython().run_line_magic('pip', ...)`, `!ls` into
+    `get_ipython().system('ls')`, `files = !ls` into `files = get_ipython().getoutput('ls')`, `np.mean?` into a
+    `pinfo` magic and a `%%magic` cell into one `run_cell_magic` call; `%` and `!` inside brackets and strings
+    stay Python. Where a transform joins lines (a backslash-continued magic, a cell magic's body), blank lines
+    are put back after it so every later line keeps its number.
     """
-    return _strip(code).code
+    # Python itself treats \r\n and a lone \r as line ends; normalise so the line numbers agree with ast.
+    code = code.replace("\r\n", "\n").replace("\r", "\n")
+    try:
+        transformed = _TRANSFORMER.transform_cell(code)
+    except SyntaxError:
+        return code  # ast reports it, with its line
+    before, after = code.splitlines(), transformed.splitlines()
+    if len(after) != len(before):
+        after = _realigned(before, after)
+    return "\n".join(after) + ("\n" if code.endswith("\n") else "")
 
 
 def defined_names(code: str) -> set[str]:
@@ -88,7 +99,7 @@ def defined_names(code: str) -> set[str]:
     next cell. A star import adds the marker "*", which `check_code` reads as "anything may be defined"
     when it comes back in `known_names`. Code that does not parse defines nothing.
     """
-    tree = _parse(_strip(code).code)
+    tree = _parse_cell(code)
     if isinstance(tree, Problem):
         return set()
     names: set[str] = set()
@@ -103,143 +114,86 @@ def defined_names(code: str) -> set[str]:
 
 # --- IPython syntax -----------------------------------------------------------------------------------------
 
-# Cell magics whose body is ordinary Python: only the `%%` line itself needs blanking.
+_TRANSFORMER = TransformerManager()
+
+# Magics that run Python handed over as a string: `%time stmt`, and cells under `%%time`, `%%capture`, ...
+# That Python is parsed in place, so the names it reads are checked and the names it binds count.
+_PYTHON_LINE_MAGICS = frozenset({"time"})
 _PYTHON_BODY_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug"})
 _SHELL_CELL_MAGICS = frozenset({"bash", "sh", "script", "system", "sx"})
 
-_TIMED_STATEMENT = re.compile(r"^(\s*)%time\s+(\S.*)$")
-_ASSIGNED_MAGIC = re.compile(r"^(\s*[A-Za-z_][\w.]*(?:\s*,\s*[A-Za-z_][\w.]*)*\s*=\s*)[!%]")
-_HELP_LINE = re.compile(r"^\s*(?:\?\??[\w.]+|[\w.]+\?\??)\s*$")
+
+def _realigned(before: list[str], after: list[str]) -> list[str]:
+    """`after` with blank lines where a transform joined several lines of `before` into one (or dropped them)."""
+    lines: list[str] = []
+    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
+    for _, i1, i2, j1, j2 in matcher.get_opcodes():
+        lines += after[j1:j2] + [""] * max(0, (i2 - i1) - (j2 - j1))
+    return lines
 
 
-@dataclass
-class _Stripped:
-    """Parseable code plus the IPython lines that were taken out of it, kept for the risk checks."""
-
-    code: str
-    # (line number, original text) of every magic / shell / help line, and of a leading `%%` line.
-    ipython_lines: list[tuple[int, str]] = field(default_factory=list)
-    cell_magic: str | None = None
-
-
-# What the line scanner looks at: an escaped character, a quote, a comment start, a bracket. As far as finding
-# the closing quote goes, a backslash escapes in raw strings too.
-_LEXEME = re.compile(r"""\\.|'''|\"\"\"|['"#()\[\]{}]""")
+def _ipython_call(node: ast.AST) -> tuple[str, list[str]] | None:
+    """`get_ipython().system('ls')` -> ("system", ["ls"]): what python_source made of IPython syntax."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+        return None
+    receiver = node.func.value
+    if not (isinstance(receiver, ast.Call) and isinstance(receiver.func, ast.Name) and receiver.func.id == "get_ipython"):
+        return None
+    texts = [arg.value for arg in node.args if isinstance(arg, ast.Constant) and isinstance(arg.value, str)]
+    return (node.func.attr, texts) if texts and len(texts) == len(node.args) else None
 
 
-@dataclass
-class _LineScanner:
-    """Tracks just enough Python lexing to know whether the next line starts a new statement.
+class _EmbeddedPython(ast.NodeTransformer):
+    """Replaces `%time stmt` and a Python-bodied cell magic by the statements they run, at their own lines."""
 
-    Only there can `%` or `!` begin IPython syntax; inside brackets, strings or after a backslash they are
-    Python. f-strings that nest their own quote character (3.12+) are not understood; they are rare in
-    generated code and the worst outcome is one unparsed magic line reported as a syntax error.
-    """
+    def __init__(self) -> None:
+        self.problem: Problem | None = None
 
-    quote: str | None = None
-    depth: int = 0
-    continued: bool = False
-
-    @property
-    def at_statement_start(self) -> bool:
-        return self.quote is None and self.depth == 0 and not self.continued
-
-    def feed(self, line: str) -> None:
-        comment = False
-        for match in _LEXEME.finditer(line):
-            token = match.group()
-            if self.quote is not None:
-                # A triple quote also ends a one-quote string: the closing quote, then an empty string.
-                if token in (self.quote, self.quote * 3):
-                    self.quote = None
-                continue
-            if token == "#":
-                comment = True
-                break
-            if token[0] in "'\"":
-                self.quote = token
-            elif token in "([{":
-                self.depth += 1
-            elif token in ")]}":
-                self.depth = max(0, self.depth - 1)
-        ends_with_backslash = line.endswith("\\")
-        if self.quote in ("'", '"') and not ends_with_backslash:
-            self.quote = None  # an unterminated one-line string is a syntax error; ast will say so
-        self.continued = self.quote is None and ends_with_backslash and not comment
-
-
-def _strip(code: str) -> _Stripped:
-    """Blank IPython lines, remembering them; see `strip_ipython_syntax`."""
-    # Python itself treats \r\n and a lone \r as line ends; normalise so the line scanner agrees with ast.
-    lines = code.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    result = _Stripped(code="")
-    first = next((i for i, line in enumerate(lines) if line.strip()), None)
-    if first is not None and lines[first].lstrip().startswith("%%"):
-        if _strip_cell_magic(lines, first, result):
-            return result
-    scanner = _LineScanner()
-    in_magic_continuation = False
-    for i, line in enumerate(lines):
-        if in_magic_continuation:
-            lines[i] = ""
-            in_magic_continuation = line.endswith("\\")
-            continue
-        if scanner.at_statement_start and _is_ipython_line(line):
-            result.ipython_lines.append((i + 1, line))
-            in_magic_continuation = line.endswith("\\")
-            lines[i] = _neutralise(line, keep_statement=not in_magic_continuation)
-            scanner.feed(lines[i])  # harmless for a blank line; needed when `%time` kept a statement
-            continue
-        scanner.feed(line)
-    result.code = "\n".join(lines)
-    return result
-
-
-def _strip_cell_magic(lines: list[str], first: int, result: _Stripped) -> bool:
-    """Handle a leading `%%magic`; return True when the whole cell is not Python and is fully blanked."""
-    header = lines[first]
-    match = re.match(r"\s*%%(\w+)", header)
-    result.cell_magic = match.group(1) if match else ""
-    result.ipython_lines.append((first + 1, header))
-    if result.cell_magic in _PYTHON_BODY_CELL_MAGICS:
-        lines[first] = ""
-        return False
-    result.code = "\n" * (len(lines) - 1)
-    return True
-
-
-def _is_ipython_line(line: str) -> bool:
-    stripped = line.lstrip()
-    return (
-        stripped.startswith(("%", "!"))
-        or _ASSIGNED_MAGIC.match(line) is not None
-        or _HELP_LINE.match(line) is not None
-    )
-
-
-def _neutralise(line: str, keep_statement: bool) -> str:
-    """Replace one IPython line by Python that binds the same names and keeps an indented block non-empty."""
-    timed = _TIMED_STATEMENT.match(line)
-    if timed and keep_statement:
-        return timed.group(1) + timed.group(2)
-    assigned = _ASSIGNED_MAGIC.match(line)
-    if assigned:
-        return assigned.group(1) + "None"
-    indent = line[: len(line) - len(line.lstrip())]
-    return indent + "pass" if indent else ""
+    def visit_Expr(self, node: ast.Expr) -> ast.AST | list[ast.stmt]:
+        call = _ipython_call(node.value)
+        if call is None:
+            return node
+        method, args = call
+        if method == "run_line_magic" and args[0] in _PYTHON_LINE_MAGICS and len(args) > 1:
+            source, offset = args[1].strip(), node.lineno - 1  # the statement is on the magic's line
+        elif method == "run_cell_magic" and args[0] in _PYTHON_BODY_CELL_MAGICS and len(args) > 2:
+            source, offset = args[2], node.lineno  # the body starts on the line after `%%magic`
+        else:
+            return node
+        tree = _parse_cell(source, offset)
+        if isinstance(tree, Problem):
+            self.problem = self.problem or tree
+            return node
+        return tree.body or node
 
 
 # --- syntax -------------------------------------------------------------------------------------------------
 
 
-def _parse(code: str) -> ast.Module | Problem:
+def _parse_cell(code: str, offset: int = 0) -> ast.Module | Problem:
+    """The cell's AST, IPython syntax included (python_source), with Python run by magics parsed in place.
+
+    `offset` shifts every line number: the cell is a magic's body that starts below line `offset`.
+    """
+    tree = _parse(python_source(code), offset)
+    if isinstance(tree, Problem):
+        return tree
+    if offset:
+        ast.increment_lineno(tree, offset)
+    embedded = _EmbeddedPython()
+    tree = embedded.visit(tree)
+    return embedded.problem or tree
+
+
+def _parse(code: str, offset: int = 0) -> ast.Module | Problem:
     # Top-level `await` / `async with` is valid in IPython cells, so allow it here too.
     flags = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
     try:
         return compile(code, "<cell>", "exec", flags=flags, dont_inherit=True)
     except SyntaxError as err:
-        where = f"line {err.lineno}: " if err.lineno else ""
-        return Problem(SYNTAX, f"{where}{err.msg}", err.lineno)
+        line = err.lineno + offset if err.lineno else None
+        where = f"line {line}: " if line else ""
+        return Problem(SYNTAX, f"{where}{err.msg}", line)
     except (ValueError, RecursionError, MemoryError) as err:
         # Null bytes or absurd nesting: the interpreter would refuse the cell as well.
         return Problem(SYNTAX, f"the code cannot be parsed ({type(err).__name__}: {err})", None)
@@ -463,6 +417,8 @@ def _risky_calls(nodes: Sequence[ast.AST]) -> Iterator[_Risk]:
     for node in nodes:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             yield from _risky_import(node)
+        elif isinstance(node, ast.Call) and (ipython := _ipython_call(node)) is not None:
+            yield from _risky_ipython(node.lineno, *ipython)
         elif isinstance(node, ast.Call):
             risk = _classify_call(node.func, aliases)
             if risk:
@@ -543,34 +499,26 @@ _COMMAND_DELETE = re.compile(r"^(?:rm|rmdir)\b")
 _SHELL_LINE_MAGICS = ("sx", "system")
 
 
-def _risky_ipython_lines(stripped: _Stripped) -> Iterator[_Risk]:
-    """Risks in the magic and shell lines, judged on their original text (they are gone from the AST)."""
-    for line_no, text in stripped.ipython_lines:
-        assigned = _ASSIGNED_MAGIC.match(text)
-        body = text[len(assigned.group(1)) :].strip() if assigned else text.strip()
-        if body.startswith("%%"):
-            if stripped.cell_magic in _SHELL_CELL_MAGICS:
-                yield line_no, SHELL, f"%%{stripped.cell_magic}"
-        elif body.startswith(("!", "%")):
-            yield from _risky_command(line_no, body)
-
-
-def _risky_command(line_no: int, body: str) -> Iterator[_Risk]:
-    """`body` is `!command` or `%magic args`; `%pip install` is network access even though it is no shell."""
-    if body.startswith("!"):
-        command = body.lstrip("!").strip()
-        yield line_no, SHELL, "!" + (command.split() or [""])[0]
-    else:
-        name, _, command = body[1:].partition(" ")
+def _risky_ipython(line: int, method: str, args: list[str]) -> Iterator[_Risk]:
+    """Risks of a magic or shell escape, judged on the command text IPython would run."""
+    if method in {"system", "getoutput"}:  # `!cmd`, `x = !cmd`
+        command = args[0].strip()
+        yield line, SHELL, "!" + (command.split() or [""])[0]
+    elif method == "run_line_magic":
+        name, rest = args[0], (args[1] if len(args) > 1 else "")
         if name in _SHELL_LINE_MAGICS:
-            command = command.strip()
-            yield line_no, SHELL, f"%{name}"
+            command = rest.strip()
+            yield line, SHELL, f"%{name}"
         else:
-            command = body[1:]
+            command = f"{name} {rest}"  # `%pip install x` is network access even though it is no shell
+    else:
+        if method == "run_cell_magic" and args[0] in _SHELL_CELL_MAGICS:
+            yield line, SHELL, f"%%{args[0]}"
+        return
     if _COMMAND_NETWORK.search(command):
-        yield line_no, NETWORK, " ".join(command.split()[:2])
+        yield line, NETWORK, " ".join(command.split()[:2])
     if _COMMAND_DELETE.match(command):
-        yield line_no, DELETES, command.split()[0]
+        yield line, DELETES, command.split()[0]
 
 
 def _risk_problems(risks: Iterable[_Risk]) -> list[Problem]:

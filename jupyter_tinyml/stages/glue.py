@@ -2,30 +2,40 @@
 
 Only the sketch's marked regions are the model's to change: the exact parts (model bytes, op resolver,
 arena, protocol) are computed and stay as written. Each round: errors + current regions -> the model ->
-regions replaced -> rebuild; at most `max_rounds` rounds, and what remains is returned, not hidden.
+regions replaced -> rebuild; at most `max_repairs` rounds, through the stages' own loop (base.converse), and
+what remains is returned, not hidden.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable, Protocol
 
-from . import llm
-from ..config import TinyML, api_key_from_environment
-from ..errors import MalformedAnswerError
+from ..config import TinyML
+from ..errors import NoGlueRegionError
 from ..firmware import REGION_NAMES, regions, replace_regions
-from .base import prompt_text
+from . import llm
+from .base import converse, prompt_text
 
 REGION_BLOCK = re.compile(r"```[ \t]*(?:c\+\+|cpp|c|arduino|ino)?[ \t]+(?P<name>app-[a-z]+)[ \t]*\n(?P<code>.*?)```",
                           re.DOTALL)
+
+
+class Build(Protocol):
+    """What the repair reads of a build (hardware's BuildResult); stages sit beside hardware, not above it."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    def error_text(self) -> str: ...
 
 
 @dataclass
 class GlueRepair:
     """What the repair did: the last build, and each round's answer."""
 
-    build: Any  # flash.BuildResult of the last build
+    build: Build
     rounds: int = 0
     completions: list[llm.Completion] = field(default_factory=list)
 
@@ -39,10 +49,7 @@ def parse_regions(answer: str) -> dict[str, str]:
     found = {match["name"]: match["code"].rstrip() + "\n" for match in REGION_BLOCK.finditer(answer)}
     unknown = sorted(set(found) - set(REGION_NAMES))
     if unknown or not found:
-        raise MalformedAnswerError(
-            f"The model's repair named no glue region ({', '.join(unknown) or 'no region blocks'}); "
-            f"regions are {', '.join(REGION_NAMES)}. The sketch was left as it was."
-        )
+        raise NoGlueRegionError(unknown, list(REGION_NAMES))
     return found
 
 
@@ -53,8 +60,8 @@ def repair_message(sketch_text: str, errors: str) -> str:
 
 def repair_glue(
     sketch: str | Path,
-    failed_build: Any,
-    rebuild: Callable[[], Any],
+    failed_build: Build,
+    rebuild: Callable[[], Build],
     settings: TinyML,
     *,
     on_text: Callable[[str], None] | None = None,
@@ -63,19 +70,21 @@ def repair_glue(
     path = Path(sketch)
     system = prompt_text("glue_repair.md")
     outcome = GlueRepair(build=failed_build)
-    for _ in range(settings.max_repairs):
-        if outcome.build.ok:
-            break
+
+    def asking() -> list[llm.Message]:
+        """Each round starts afresh from the sketch as it is now and the last build's errors."""
         text = path.read_text(encoding="utf-8")
-        completion = llm.complete(
-            [{"role": "system", "content": system},
-             {"role": "user", "content": repair_message(text, outcome.build.error_text())}],
-            model=settings.model, api_base=settings.api_base or None, api_key=api_key_from_environment(),
-            timeout=settings.timeout, temperature=settings.temperature, max_tokens=settings.max_tokens,
-            stream=settings.stream, on_text=on_text, mock_response=settings.mock_response or None,
-        )
-        outcome.completions.append(completion)
+        return [{"role": "system", "content": system},
+                {"role": "user", "content": repair_message(text, outcome.build.error_text())}]
+
+    def judge(completion: llm.Completion) -> list[llm.Message] | None:
         outcome.rounds += 1
+        outcome.completions.append(completion)
+        text = path.read_text(encoding="utf-8")
         path.write_text(replace_regions(text, parse_regions(completion.text)), encoding="utf-8")
         outcome.build = rebuild()
+        return None if outcome.build.ok else asking()
+
+    if not outcome.build.ok:
+        converse(asking(), settings, judge, rounds=settings.max_repairs, on_text=on_text)
     return outcome

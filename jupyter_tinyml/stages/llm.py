@@ -12,7 +12,20 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..errors import MalformedAnswerError, ModelError
+from ..config import TinyML, api_key_from_environment
+from ..errors import (
+    EmptyAnswerError,
+    MissingKeyError,
+    ModelError,
+    ModelFailedError,
+    ModelTimeoutError,
+    NoCodeAnswerError,
+    NotPythonAnswerError,
+    PromptTooLongError,
+    RateLimitedError,
+    UnknownModelError,
+    UnreachableModelError,
+)
 
 Message = dict[str, str]
 
@@ -59,28 +72,21 @@ def import_litellm() -> Any:
 
 
 def complete(
-    messages: list[Message],
-    *,
-    model: str,
-    api_base: str | None = None,
-    api_key: str | None = None,
-    timeout: float = 60.0,
-    temperature: float = 0.2,
-    max_tokens: int = 2048,
-    stream: bool = True,
-    on_text: Callable[[str], None] | None = None,
-    mock_response: str | None = None,
+    messages: list[Message], settings: TinyML, *, on_text: Callable[[str], None] | None = None
 ) -> Completion:
-    """Ask `model` once. Streams text pieces to `on_text` as they arrive; raises ModelError with what to do."""
+    """Ask the settings' model once. Streams text pieces to `on_text` as they arrive; raises a ModelError
+    subclass that says what to do."""
     litellm = import_litellm()
+    model, api_base = settings.model, settings.api_base or None
     arguments: dict[str, Any] = dict(
         model=model,
         messages=messages,
-        timeout=timeout,
-        temperature=temperature,
-        max_tokens=max_tokens,
+        timeout=settings.timeout,
+        temperature=settings.temperature,
+        max_tokens=settings.max_tokens,
         num_retries=0,
     )
+    api_key = api_key_from_environment()
     if api_base:
         arguments["api_base"] = api_base
     if api_key:
@@ -88,11 +94,11 @@ def complete(
     elif api_base and model.startswith("openai/") and not os.environ.get("OPENAI_API_KEY"):
         # Local OpenAI-compatible servers (llama.cpp, vLLM, LM Studio) ignore the key, but the client insists on one.
         arguments["api_key"] = "no-key-needed"
-    if mock_response:
-        arguments["mock_response"] = mock_response
+    if settings.mock_response:
+        arguments["mock_response"] = settings.mock_response
     started = time.perf_counter()
     try:
-        if stream:
+        if settings.stream:
             chunks = []
             for chunk in litellm.completion(stream=True, stream_options={"include_usage": True}, **arguments):
                 chunks.append(chunk)
@@ -104,11 +110,11 @@ def complete(
             response = litellm.completion(**arguments)
             if on_text:
                 on_text(response.choices[0].message.content or "")
-    except Exception as error:  # litellm raises its own classes; translate them to one clear line
+    except Exception as error:  # litellm's classes, and whatever a provider SDK raises past them: one line each
         raise explain_model_error(error, model, api_base) from None
     latency = time.perf_counter() - started
     if response is None or not response.choices:
-        raise ModelError(f"{model} returned no answer; try again or choose another model with --model.")
+        raise EmptyAnswerError(model)
     text = response.choices[0].message.content or ""
     usage = getattr(response, "usage", None)
     return Completion(
@@ -130,39 +136,32 @@ def cost_of(litellm: Any, response: Any, model: str) -> float | None:
     return float(cost) if cost else None
 
 
+# litellm reports a missing key and an unknown provider through general classes (InternalServerError,
+# BadRequestError); only the text tells them apart from a server that is down or a malformed request.
+MISSING_KEY = re.compile(r"missing credentials|api_key.*must be set", re.IGNORECASE)
+UNKNOWN_PROVIDER = re.compile(r"LLM Provider NOT provided|model_not_found")
+
+
 def explain_model_error(error: Exception, model: str, api_base: str | None) -> ModelError:
-    """Map litellm's exceptions to one line that says what to do."""
-    name = type(error).__name__
+    """litellm's exception (by class) as the ModelError that says what to do next."""
+    litellm = import_litellm()
     text = str(error)
-    where = f" at {api_base}" if api_base else ""
-    if name == "AuthenticationError" or "missing credentials" in text.lower() or "api_key" in text.lower() and "must be set" in text.lower():
-        return ModelError(
-            f"No valid API key for {model}: set the provider's key (e.g. OPENAI_API_KEY) or TINYML_API_KEY "
-            "in the environment Jupyter starts from, then restart the kernel."
-        )
-    if name == "RateLimitError":
-        return ModelError(f"{model} is rate-limited: wait a minute and run the cell again, or pick another model.")
-    if name == "Timeout" or "timed out" in text.lower():
-        return ModelError(
-            f"{model}{where} did not answer in time: try again, raise the limit (%tinyml config timeout=120) "
-            "or use a smaller model."
-        )
-    if name == "NotFoundError" or "LLM Provider NOT provided" in text or "model_not_found" in text:
-        return ModelError(
-            f"Unknown model {model!r}: use a litellm name such as openai/gpt-4o-mini or ollama/qwen2.5-coder "
-            "(%tinyml config model=...)."
-        )
-    if name in {"APIConnectionError", "ServiceUnavailableError", "InternalServerError"}:
-        return ModelError(
-            f"Could not reach {model}{where}: check the network or that the server is running, "
-            "or clear the model (%tinyml config model=) to use the offline recipes."
-        )
-    if name == "ContextWindowExceededError":
-        return ModelError(
-            f"The prompt is too long for {model}: lower %tinyml config token_budget=1000 and retry."
-        )
+    if isinstance(error, litellm.AuthenticationError) or MISSING_KEY.search(text):
+        return MissingKeyError(model)
+    if isinstance(error, litellm.RateLimitError):
+        return RateLimitedError(model)
+    # Timeout subclasses APIConnectionError, so it is asked first.
+    if isinstance(error, litellm.Timeout) or "timed out" in text.lower():
+        return ModelTimeoutError(model, api_base)
+    if isinstance(error, litellm.NotFoundError) or UNKNOWN_PROVIDER.search(text):
+        return UnknownModelError(model)
+    if isinstance(error, (litellm.APIConnectionError, litellm.ServiceUnavailableError, litellm.InternalServerError)):
+        return UnreachableModelError(model, api_base)
+    if isinstance(error, litellm.ContextWindowExceededError):
+        return PromptTooLongError(model)
+    name = type(error).__name__
     first_line = text.strip().splitlines()[0] if text.strip() else name
-    return ModelError(f"{model} failed ({name}: {first_line[:200]}); check the model name and settings.")
+    return ModelFailedError(model, name, first_line)
 
 
 FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+\-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
@@ -188,16 +187,10 @@ def extract_code(text: str) -> CodeAnswer:
     if blocks:
         return CodeAnswer(blocks, prose, others)
     if others:
-        raise MalformedAnswerError(
-            f"The model answered with {', '.join(sorted(set(others)))} code, not Python; nothing was inserted. "
-            "Rephrase the request or run the cell again."
-        )
+        raise NotPythonAnswerError(others)
     if looks_like_python(text):
         return CodeAnswer([text.strip() + "\n"])
-    raise MalformedAnswerError(
-        "The model's answer held no Python code; nothing was inserted. Run the cell again or make the request "
-        "more specific."
-    )
+    raise NoCodeAnswerError()
 
 
 def looks_like_python(text: str) -> bool:

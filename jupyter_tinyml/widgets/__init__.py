@@ -1,7 +1,7 @@
-"""Widgets that show a library result in the notebook, and their static HTML and text renderings.
+"""Widgets that show a library result in the notebook, and the quantization report's static HTML and text.
 
-`report_html`/`report_text` load without ipywidgets (a result object's `_repr_html_` can use them);
-`QuantizationReport` loads ipywidgets on first use.
+`report_html`/`report_text` (drawn by model/report's templates) load without ipywidgets; `QuantizationReport`
+and `DeployPanel` load ipywidgets on first use.
 """
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """DeployPanel: pick a board, build, flash with progress, watch the serial line, run the on-device check.
 
-State and work live in the library (firmware, flash, serial_link, boards); the panel only wires buttons to
-them and shows what they report. Each action is also a plain method (`build()`, `flash()`, `check()`,
+State and work live in the library (hardware: build, flash, serial_link; boards); the panel only wires buttons
+to them and shows what they report. What it says about flash and RAM is the project's own budget verdict (the one
+write_project computed), never a sum of its own. Each action is also a plain method (`build()`, `flash()`, `check()`,
 `monitor()`) that runs synchronously and returns the library's result, so code and tests drive the same path
 the buttons do; a button runs its action on a worker thread so the notebook stays responsive.
 """
@@ -17,6 +18,10 @@ import ipywidgets as widgets
 
 from ..boards import Board, as_board, catalogue, detect_boards
 from ..errors import TinyMLError
+from ..hardware.build import build as build_project
+from ..hardware.flash import upload
+from ..hardware.reporter import Reporter
+from ..hardware.serial_link import connect
 
 LOG_LINES = 400  # the log keeps the last lines only: a build prints thousands
 
@@ -121,11 +126,10 @@ class DeployPanel(widgets.VBox):
 
     def build(self) -> Any:
         """Compile the project for the chosen board; a compile failure is shown with the tool's diagnostics."""
-        from ..hardware import flash
-
         self._start("Building")
+
         def compile_once() -> Any:
-            return flash.build(self.project_dir, self.board, on_output=self._log_line)
+            return build_project(self.project_dir, self.board, on_output=self._log_line)
 
         result = self._attempt(compile_once)
         if result is not None and not result.ok and self._can_repair():
@@ -155,12 +159,10 @@ class DeployPanel(widgets.VBox):
 
     def flash(self) -> Any:
         """Upload the last build (or the project's images) with the board's method, with progress."""
-        from ..hardware import flash
-
         self._start("Flashing")
         image = self.build_result if self.build_result is not None and self.build_result.ok else self.project_dir
-        result = self._attempt(lambda: flash.upload(image, self.board, self.port, progress=self._progress,
-                                                    on_output=self._log_line))
+        reporter = Reporter(progress=self._progress, on_output=self._log_line)
+        result = self._attempt(lambda: upload(image, self.board, self.port, reporter=reporter))
         if result is not None:
             self.upload_result = result
             if result.port:
@@ -170,8 +172,6 @@ class DeployPanel(widgets.VBox):
 
     def check(self, samples: Any = None, limit: int | None = None) -> Any:
         """Run test samples on the board and on the host int8 model; show agreement and latency."""
-        from ..hardware.serial_link import connect
-
         samples = self.samples if samples is None else samples
         if self.tflite is None or samples is None:
             self._fail("The check needs the model and test samples: DeployPanel(project, tflite_model, samples=x_test)")
@@ -192,8 +192,6 @@ class DeployPanel(widgets.VBox):
 
     def monitor(self, seconds: float = 10.0) -> list[str] | None:
         """Show what the board prints for `seconds` (its own lines, as a serial monitor would)."""
-        from ..hardware.serial_link import connect
-
         self._start(f"Monitoring {self.port or self.board.name} for {seconds:g} s")
 
         def run() -> list[str]:
@@ -263,9 +261,15 @@ class DeployPanel(widgets.VBox):
         self.log_view.value = "\n".join(lines) + "\n"
 
     def _project_html(self) -> str:
+        """The project's folder and ops, and its budget verdict (flash and RAM) when write_project computed one."""
         project = self.project
+        header = f"<b>Firmware project</b> {html.escape(str(self.project_dir))}"
         if not hasattr(project, "ops"):
-            return f"<b>Firmware project</b> {html.escape(str(self.project_dir))}"
+            return header
         ops = ", ".join(getattr(op, "name", str(op)) for op in project.ops)
-        return (f"<b>Firmware project</b> {html.escape(str(self.project_dir))} — model {project.flash_bytes:,} B, "
-                f"tensor arena {project.arena_bytes:,} B (measured + margin), ops: {html.escape(ops)}")
+        budget = getattr(project, "budget", None)
+        if budget is None:
+            return f"{header} — ops: {html.escape(ops)}"
+        verdict = str(budget).splitlines()[0]
+        return (f"{header} — ops: {html.escape(ops)}<br>{html.escape(verdict)}: {html.escape(budget.flash_text())}; "
+                f"{html.escape(budget.ram_text())}")

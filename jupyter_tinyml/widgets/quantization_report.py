@@ -1,8 +1,9 @@
 """QuantizationReport: a `QuantizationComparison` shown in the notebook, built from stock ipywidgets.
 
-The widget computes nothing: `compare()` and `inspect()` did the work, `static_report` formats it. State
-(the result, the inspection, the board) lives in Python traits; changing one redraws the views, so picking
-another board in the dropdown shows at once whether the same model fits it.
+The widget computes nothing: `compare()` and `inspect()` did the work, and model/report's templates draw it,
+section by section into the tabs here, and whole for nbconvert and plain viewers. State (the result, the
+inspection, the board) lives in Python traits; changing one redraws the views, so picking another board in the
+dropdown shows at once whether the same model, with the firmware beside it, fits that board.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import ipywidgets as widgets
 import traitlets
 
 from ..boards import Board, catalogue, find_board
-from ..model import report as static_report
+from ..model import report
+from ..model.inspection import ModelInspection
 
 NO_BOARD = ""
 
@@ -30,7 +32,8 @@ class QuantizationReport(widgets.VBox):
     inspection = traitlets.Any(None, allow_none=True, help="The ModelInspection of the quantized model, if any.")
     board = traitlets.Any(None, allow_none=True, help="The Board whose flash and RAM budget is shown, if any.")
 
-    def __init__(self, result: Any, inspection: Any = None, board: Board | str | None = None, **kwargs: Any) -> None:
+    def __init__(self, result: report.Comparison, inspection: ModelInspection | None = None,
+                 board: Board | str | None = None, **kwargs: Any) -> None:
         self._ready = False
         super().__init__(**kwargs)
         self._headline = widgets.HTML()
@@ -73,22 +76,25 @@ class QuantizationReport(widgets.VBox):
 
     def _draw(self) -> None:
         result, inspection, board = self.result, self.inspection, self.board
-        wrap = static_report.root
-        self._headline.value = wrap(static_report.headline_html(result, inspection, board))
-        self._layers.value = wrap(static_report.layers_html(result))
-        self._budget.value = wrap(static_report.board_html(result, inspection, board))
+
+        def section(name: str) -> str:
+            return report.section_html(name, result, inspection, board)
+
+        self._headline.value = section("headline")
+        self._layers.value = section("layers")
+        self._budget.value = section("board")
         self._show_board_in_picker(board)
 
         pages: list[tuple[str, widgets.Widget]] = []
         if result.task == "classification":
-            self._confusion.value = wrap(static_report.confusion_html(result))
-            self._per_class.value = wrap(static_report.per_class_html(result))
+            self._confusion.value = section("confusion")
+            self._per_class.value = section("per_class")
             pages += [("Confusion matrices", self._confusion), ("Per class", self._per_class)]
         pages += [("Per-layer error", self._layers),
                   ("Board", self._board_page)]
         self._tabs.children = [page for _, page in pages]
         self._tabs.titles = tuple(title for title, _ in pages)
-        self._notes.value = wrap(static_report.notes_html(result))
+        self._notes.value = section("notes")
         self.children = [self._headline, self._tabs] + ([self._notes_box] if result.notes else [])
 
     def _show_board_in_picker(self, board: Board | None) -> None:
@@ -109,9 +115,9 @@ class QuantizationReport(widgets.VBox):
         bundle = super()._repr_mimebundle_(**kwargs)
         if bundle is None:
             return None
-        bundle["text/html"] = static_report.report_html(self.result, self.inspection, self.board)
-        bundle["text/plain"] = static_report.report_text(self.result, self.inspection, self.board)
+        bundle["text/html"] = report.report_html(self.result, self.inspection, self.board)
+        bundle["text/plain"] = report.report_text(self.result, self.inspection, self.board)
         return bundle
 
     def __repr__(self) -> str:
-        return f"QuantizationReport({static_report.headline_text(self.result)})"
+        return f"QuantizationReport({report.headline_text(self.result)})"

@@ -16,18 +16,20 @@ import { ISignal, Signal } from '@lumino/signaling';
 import {
   COMM_TARGET,
   FrontendMessage,
+  frontendMessages,
   IErrorMessage,
   IInsertMessage,
   IStatusMessage,
-  parseKernelMessage,
-  PROTOCOL_VERSION
+  parseKernelMessage
 } from './protocol';
 
 /** One notebook's link to the kernel side of jupyter-tinyml. */
 export class KernelLink {
   constructor(private readonly sessionContext: ISessionContext) {
     sessionContext.kernelChanged.connect(this._onKernelChanged, this);
-    void sessionContext.ready.then(() => this._connect(sessionContext.session?.kernel ?? null));
+    void sessionContext.ready.then(() =>
+      this._connect(sessionContext.session?.kernel ?? null)
+    );
   }
 
   /** Cells to insert (emitted for each insert message). */
@@ -90,7 +92,11 @@ export class KernelLink {
       kernel.registerCommTarget(COMM_TARGET, comm => this._attach(comm));
       // A restarted kernel has forgotten %load_ext: no comm, no status until it is loaded again.
       kernel.statusChanged.connect((_, status) => {
-        if (status === 'restarting' || status === 'autorestarting' || status === 'dead') {
+        if (
+          status === 'restarting' ||
+          status === 'autorestarting' ||
+          status === 'dead'
+        ) {
           this._comms.clear();
           this._setStatus(null);
         }
@@ -118,14 +124,16 @@ export class KernelLink {
 
   private _attach(comm: Kernel.IComm): void {
     this._comms.set(comm.commId, comm);
-    comm.onMsg = (message: Messages.ICommMsgMsg) => this._handle(message.content.data);
+    comm.onMsg = (message: Messages.ICommMsgMsg) =>
+      this._handle(message.content.data);
     comm.onClose = () => {
       this._comms.delete(comm.commId);
       if (this._comms.size === 0) {
         this._setStatus(null);
       }
     };
-    comm.send({ op: 'hello', version: PROTOCOL_VERSION });
+    // Spread into a literal: to the compiler an interface is no JSONObject, an object literal is.
+    comm.send({ ...frontendMessages.hello() });
   }
 
   private _handle(data: unknown): void {
@@ -154,6 +162,8 @@ export class KernelLink {
   private readonly _registered = new WeakSet<Kernel.IKernelConnection>();
   private _status: IStatusMessage | null = null;
   private readonly _inserted = new Signal<this, IInsertMessage>(this);
-  private readonly _statusChanged = new Signal<this, IStatusMessage | null>(this);
+  private readonly _statusChanged = new Signal<this, IStatusMessage | null>(
+    this
+  );
   private readonly _failed = new Signal<this, IErrorMessage>(this);
 }

@@ -25,7 +25,10 @@ export function cellInfos(panel: NotebookPanel): ICellInfo[] {
 }
 
 /** Insert the message's cells below the magic's cell, replacing that magic's unreviewed cells. */
-export function applyInsert(panel: NotebookPanel, message: IInsertMessage): void {
+export function applyInsert(
+  panel: NotebookPanel,
+  message: IInsertMessage
+): void {
   const model = panel.content.model;
   if (!model) {
     return;
@@ -45,11 +48,13 @@ export function applyInsert(panel: NotebookPanel, message: IInsertMessage): void
     shared.insertCells(plan.index, cells as any);
   });
   // A generated explanation reads best rendered, as if the person had run it.
-  panel.content.widgets.slice(plan.index, plan.index + cells.length).forEach(widget => {
-    if (widget instanceof MarkdownCell) {
-      widget.rendered = true;
-    }
-  });
+  panel.content.widgets
+    .slice(plan.index, plan.index + cells.length)
+    .forEach(widget => {
+      if (widget instanceof MarkdownCell) {
+        widget.rendered = true;
+      }
+    });
 }
 
 /**
@@ -77,7 +82,10 @@ export class FallbackCopies {
     if (!shared || this._texts.size === 0) {
       return;
     }
-    const copies = fallbackCopies(cellInfos(this.panel), new Set(this._texts.keys()));
+    const copies = fallbackCopies(
+      cellInfos(this.panel),
+      new Set(this._texts.keys())
+    );
     if (copies.length === 0) {
       return;
     }

@@ -9,7 +9,12 @@ import { NotebookPanel } from '@jupyterlab/notebook';
 import { KernelLink } from './comm';
 import { applyInsert, FallbackCopies } from './insert';
 import { accepted, provenanceOf } from './provenance';
-import { IErrorMessage, IInsertMessage, METADATA_KEY } from './protocol';
+import {
+  frontendMessages,
+  IErrorMessage,
+  IInsertMessage,
+  METADATA_KEY
+} from './protocol';
 import { IReviewActions, ReviewBars } from './reviewbar';
 
 export class TinyMLNotebook implements IReviewActions {
@@ -32,7 +37,7 @@ export class TinyMLNotebook implements IReviewActions {
     const provenance = provenanceOf(cell.model.metadata);
     if (provenance) {
       cell.model.setMetadata(METADATA_KEY, accepted(provenance));
-      this.link.send({ op: 'accept', cells: [cell.model.id] });
+      this.link.send(frontendMessages.accept([cell.model.id]));
     }
   }
 
@@ -41,7 +46,7 @@ export class TinyMLNotebook implements IReviewActions {
     const index = this.panel.content.widgets.indexOf(cell);
     if (shared && index !== -1) {
       shared.deleteCell(index);
-      this.link.send({ op: 'discard', cells: [cell.model.id] });
+      this.link.send(frontendMessages.discard([cell.model.id]));
     }
   }
 
@@ -60,17 +65,20 @@ export class TinyMLNotebook implements IReviewActions {
     if (!answer.button.accept) {
       return;
     }
-    const sent = this.link.send({
-      op: 'regenerate',
-      source_cell: sourceCell,
-      note: (answer.value ?? '').trim(),
-      stage: provenance.stage,
-      request: provenance.request
-    });
+    const sent = this.link.send(
+      frontendMessages.regenerate(
+        sourceCell,
+        provenance,
+        (answer.value ?? '').trim()
+      )
+    );
     if (!sent) {
-      Notification.warning('jupyter-tinyml is not loaded in this kernel: run %load_ext jupyter_tinyml first.', {
-        autoClose: 8000
-      });
+      Notification.warning(
+        'jupyter-tinyml is not loaded in this kernel: run %load_ext jupyter_tinyml first.',
+        {
+          autoClose: 8000
+        }
+      );
       return;
     }
     this._bars.barsOf(sourceCell).forEach(bar => (bar.busy = true));

@@ -21,14 +21,20 @@ export interface IPlacement {
 }
 
 /** The indices of the unreviewed cells that the magic in `sourceCell` produced earlier. */
-export function replaceable(cells: ICellInfo[], sourceCell: string | null): number[] {
+export function replaceable(
+  cells: ICellInfo[],
+  sourceCell: string | null
+): number[] {
   if (!sourceCell) {
     return [];
   }
   const found: number[] = [];
   cells.forEach((cell, index) => {
     const provenance = provenanceOf(cell.metadata);
-    if (provenance?.status === 'unreviewed' && provenance.source_cell === sourceCell) {
+    if (
+      provenance?.status === 'unreviewed' &&
+      provenance.source_cell === sourceCell
+    ) {
       found.push(index);
     }
   });
@@ -40,12 +46,17 @@ export function replaceable(cells: ICellInfo[], sourceCell: string | null): numb
  * with nothing to replace they go right below `after`; with `after` unknown (a deleted magic cell, or a
  * kernel that had no cell id), at the end of the notebook.
  */
-export function planInsert(cells: ICellInfo[], after: string | null, sourceCell: string | null): IPlacement {
+export function planInsert(
+  cells: ICellInfo[],
+  after: string | null,
+  sourceCell: string | null
+): IPlacement {
   const remove = replaceable(cells, sourceCell ?? after);
   if (remove.length > 0) {
     return { remove, index: remove[0] };
   }
-  const anchor = after === null ? -1 : cells.findIndex(cell => cell.id === after);
+  const anchor =
+    after === null ? -1 : cells.findIndex(cell => cell.id === after);
   return { remove, index: anchor === -1 ? cells.length : anchor + 1 };
 }
 
@@ -53,7 +64,10 @@ export function planInsert(cells: ICellInfo[], after: string | null, sourceCell:
  * The indices of cells that are the set_next_input copy of an insert we already made through the comm:
  * same text, and no provenance (that copy arrives as a plain code cell).
  */
-export function fallbackCopies(cells: ICellInfo[], texts: ReadonlySet<string>): number[] {
+export function fallbackCopies(
+  cells: ICellInfo[],
+  texts: ReadonlySet<string>
+): number[] {
   if (texts.size === 0) {
     return [];
   }

@@ -1,6 +1,10 @@
 /**
  * The messages on the `jupyter_tinyml` comm (DESIGN.md, "The cell protocol").
  *
+ * The one definition of the messages is the JSON Schema
+ * jupyter_tinyml/notebook/messages.schema.json; these types follow it, and the unit tests
+ * (test/protocol.test.ts) check every message built or parsed here against it.
+ *
  * Kept free of JupyterLab imports so the unit tests can load it in plain node.
  */
 
@@ -16,11 +20,33 @@ export const TAG = 'tinyml-generated';
 
 export type CellType = 'code' | 'markdown';
 
+/** The provenance a generated cell arrives with (cells.Provenance on the kernel side). */
+export type GeneratedProvenance = {
+  stage: string;
+  model: string;
+  request: string;
+  checks: string[];
+  status: 'unreviewed' | 'accepted';
+  created: string;
+  source_cell: string;
+  /** The reviewer's note sent with Regenerate; absent when there was none. */
+  note?: string;
+};
+
+/**
+ * A generated cell's metadata as the kernel sends it. A type, not an interface, so that it is a
+ * `Record<string, unknown>` for the code that merges it into a notebook cell.
+ */
+export type GeneratedCellMetadata = {
+  jupyter_tinyml: GeneratedProvenance;
+  tags: string[];
+};
+
 /** One cell as the kernel sends it. */
 export interface IGeneratedCell {
   cell_type: CellType;
   source: string;
-  metadata: Record<string, unknown>;
+  metadata: GeneratedCellMetadata;
 }
 
 /** Kernel -> frontend: put `cells` below the cell `after`, replacing that magic's unreviewed cells. */
@@ -33,7 +59,7 @@ export interface IInsertMessage {
    * Set while the kernel has not heard our hello yet (a "Run All" queues the magic before the hello is
    * processed): the kernel then also sends this text through set_next_input, and we remove that copy.
    */
-  fallback_text?: string | null;
+  fallback_text?: string;
 }
 
 /** Kernel -> frontend: the settings a person would want to see at a glance. */
@@ -56,14 +82,69 @@ export interface IOpenMessage {
   version: string;
 }
 
-export type KernelMessage = IInsertMessage | IStatusMessage | IErrorMessage | IOpenMessage;
+export type KernelMessage =
+  IInsertMessage | IStatusMessage | IErrorMessage | IOpenMessage;
 
-/** Frontend -> kernel. */
+/** Frontend -> kernel: the extension is there (also after a page reload). */
+export interface IHelloMessage {
+  op: 'hello';
+  version: number;
+}
+
+/** Frontend -> kernel: run a magic again; stage and request let a restarted kernel do so too. */
+export interface IRegenerateMessage {
+  op: 'regenerate';
+  source_cell: string;
+  note: string;
+  stage: string;
+  request: string;
+}
+
+/** Frontend -> kernel: the reviewer accepted these cells. */
+export interface IAcceptMessage {
+  op: 'accept';
+  cells: string[];
+}
+
+/** Frontend -> kernel: the reviewer deleted these cells. */
+export interface IDiscardMessage {
+  op: 'discard';
+  cells: string[];
+}
+
 export type FrontendMessage =
-  | { op: 'hello'; version: number }
-  | { op: 'regenerate'; source_cell: string; note: string; stage: string; request: string }
-  | { op: 'accept'; cells: string[] }
-  | { op: 'discard'; cells: string[] };
+  IHelloMessage | IRegenerateMessage | IAcceptMessage | IDiscardMessage;
+
+/**
+ * The builders of every frontend message, one per op: `satisfies` makes the compiler refuse a
+ * FrontendMessage without a builder, and the unit tests check each builder's output against the schema.
+ */
+export const frontendMessages = {
+  hello: (): IHelloMessage => ({ op: 'hello', version: PROTOCOL_VERSION }),
+  regenerate: (
+    sourceCell: string,
+    origin: { stage: string; request: string },
+    note: string
+  ): IRegenerateMessage => ({
+    op: 'regenerate',
+    source_cell: sourceCell,
+    note,
+    stage: origin.stage,
+    request: origin.request
+  }),
+  accept: (cellIds: string[]): IAcceptMessage => ({
+    op: 'accept',
+    cells: cellIds
+  }),
+  discard: (cellIds: string[]): IDiscardMessage => ({
+    op: 'discard',
+    cells: cellIds
+  })
+} satisfies {
+  [Op in FrontendMessage['op']]: (
+    ...args: never[]
+  ) => Extract<FrontendMessage, { op: Op }>;
+};
 
 /** Narrow unknown comm data to a kernel message we understand, or null. */
 export function parseKernelMessage(data: unknown): KernelMessage | null {

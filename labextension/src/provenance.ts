@@ -21,7 +21,9 @@ export interface IProvenance {
 }
 
 /** The provenance in a cell's metadata, or null for an ordinary cell. */
-export function provenanceOf(metadata: Record<string, unknown> | undefined | null): IProvenance | null {
+export function provenanceOf(
+  metadata: Record<string, unknown> | undefined | null
+): IProvenance | null {
   const value = metadata?.[METADATA_KEY];
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return null;
@@ -37,13 +39,19 @@ export function provenanceOf(metadata: Record<string, unknown> | undefined | nul
     status: record.status === 'accepted' ? 'accepted' : 'unreviewed',
     checks: Array.isArray(record.checks) ? record.checks.map(String) : [],
     created: typeof record.created === 'string' ? record.created : '',
-    ...(typeof record.source_cell === 'string' ? { source_cell: record.source_cell } : {}),
-    ...(typeof record.note === 'string' && record.note ? { note: record.note } : {})
+    ...(typeof record.source_cell === 'string'
+      ? { source_cell: record.source_cell }
+      : {}),
+    ...(typeof record.note === 'string' && record.note
+      ? { note: record.note }
+      : {})
   };
 }
 
 /** True for a generated cell nobody has accepted yet: it shows the review bar. */
-export function isUnreviewed(metadata: Record<string, unknown> | undefined | null): boolean {
+export function isUnreviewed(
+  metadata: Record<string, unknown> | undefined | null
+): boolean {
   return provenanceOf(metadata)?.status === 'unreviewed';
 }
 
@@ -61,7 +69,9 @@ export function generatedMetadata(
   sourceCell: string | null
 ): Record<string, unknown> {
   const provenance = (metadata[METADATA_KEY] ?? {}) as Record<string, unknown>;
-  const tags = Array.isArray(metadata.tags) ? (metadata.tags as unknown[]).map(String) : [];
+  const tags = Array.isArray(metadata.tags)
+    ? (metadata.tags as unknown[]).map(String)
+    : [];
   return {
     ...metadata,
     [METADATA_KEY]: {

@@ -34,13 +34,21 @@ export class ReviewBar extends Widget {
     row.append(
       this._label,
       this._checks,
-      this._button('Accept', 'jp-tinyml-accept', 'Mark as reviewed: the bar goes, the cell stays', () =>
-        this.actions.accept(this.cell)
+      this._button(
+        'Accept',
+        'jp-tinyml-accept',
+        'Mark as reviewed: the bar goes, the cell stays',
+        () => this.actions.accept(this.cell)
       ),
-      this._button('Regenerate', 'jp-tinyml-regenerate', 'Ask again (with an optional note), replacing these cells', () =>
-        this.actions.regenerate(this.cell)
+      this._button(
+        'Regenerate',
+        'jp-tinyml-regenerate',
+        'Ask again (with an optional note), replacing these cells',
+        () => this.actions.regenerate(this.cell)
       ),
-      this._button('Discard', 'jp-tinyml-discard', 'Delete this cell', () => this.actions.discard(this.cell))
+      this._button('Discard', 'jp-tinyml-discard', 'Delete this cell', () =>
+        this.actions.discard(this.cell)
+      )
     );
     this._findings.className = 'jp-tinyml-ReviewBar-findings';
     this.node.append(row, this._findings);
@@ -62,13 +70,20 @@ export class ReviewBar extends Widget {
   /** While the kernel regenerates: buttons off, label says so. */
   set busy(value: boolean) {
     this.toggleClass('jp-mod-busy', value);
-    this.node.querySelectorAll('button').forEach(button => (button.disabled = value));
+    this.node
+      .querySelectorAll('button')
+      .forEach(button => (button.disabled = value));
     if (value) {
       this._checks.textContent = 'regenerating…';
     }
   }
 
-  private _button(text: string, className: string, title: string, onClick: () => void): HTMLButtonElement {
+  private _button(
+    text: string,
+    className: string,
+    title: string,
+    onClick: () => void
+  ): HTMLButtonElement {
     const button = document.createElement('button');
     button.type = 'button';
     button.className = `jp-tinyml-ReviewBar-button ${className}`;
@@ -103,7 +118,9 @@ export class ReviewBars {
   /** The bars of the cells a magic produced (for the busy state while it regenerates). */
   barsOf(sourceCell: string): ReviewBar[] {
     return this.notebook.widgets
-      .filter(cell => provenanceOf(cell.model.metadata)?.source_cell === sourceCell)
+      .filter(
+        cell => provenanceOf(cell.model.metadata)?.source_cell === sourceCell
+      )
       .map(cell => this._bars.get(cell))
       .filter((bar): bar is ReviewBar => bar !== undefined);
   }

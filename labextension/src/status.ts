@@ -11,7 +11,8 @@ export class StatusItem extends Widget {
   constructor() {
     super();
     this.addClass('jp-tinyml-StatusItem');
-    this.node.title = 'jupyter-tinyml: change with %tinyml config model=... board=...';
+    this.node.title =
+      'jupyter-tinyml: change with %tinyml config model=... board=...';
     this.setStatus(null);
   }
 

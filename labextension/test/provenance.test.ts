@@ -3,7 +3,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { barLabel, checksLabel, statusText } from '../src/labels';
-import { accepted, generatedMetadata, isUnreviewed, provenanceOf } from '../src/provenance';
+import {
+  accepted,
+  generatedMetadata,
+  isUnreviewed,
+  provenanceOf
+} from '../src/provenance';
 import { parseKernelMessage } from '../src/protocol';
 
 const kernelMetadata = {
@@ -20,7 +25,7 @@ const kernelMetadata = {
 };
 
 describe('provenance', () => {
-  it('reads the kernel\'s metadata', () => {
+  it("reads the kernel's metadata", () => {
     const provenance = provenanceOf(kernelMetadata);
     assert.equal(provenance?.stage, 'prep');
     assert.equal(provenance?.source_cell, 'magic-1');
@@ -32,7 +37,10 @@ describe('provenance', () => {
     assert.equal(provenanceOf({}), null);
     assert.equal(provenanceOf(null), null);
     assert.equal(provenanceOf({ jupyter_tinyml: 'x' }), null);
-    assert.equal(provenanceOf({ jupyter_tinyml: { status: 'unreviewed' } }), null);
+    assert.equal(
+      provenanceOf({ jupyter_tinyml: { status: 'unreviewed' } }),
+      null
+    );
     assert.equal(isUnreviewed({ tags: ['tinyml-generated'] }), false);
   });
 
@@ -44,33 +52,64 @@ describe('provenance', () => {
   });
 
   it('inserted cells are unreviewed, tagged once and name their magic', () => {
-    const metadata = generatedMetadata({ jupyter_tinyml: { stage: 'train', status: 'accepted' }, tags: ['x'] }, 'magic-2');
+    const metadata = generatedMetadata(
+      { jupyter_tinyml: { stage: 'train', status: 'accepted' }, tags: ['x'] },
+      'magic-2'
+    );
     assert.deepEqual(metadata.tags, ['x', 'tinyml-generated']);
     assert.equal(provenanceOf(metadata)?.status, 'unreviewed');
     assert.equal(provenanceOf(metadata)?.source_cell, 'magic-2');
-    assert.deepEqual(generatedMetadata(kernelMetadata, 'magic-1').tags, ['tinyml-generated']);
+    assert.deepEqual(generatedMetadata(kernelMetadata, 'magic-1').tags, [
+      'tinyml-generated'
+    ]);
   });
 });
 
 describe('labels', () => {
   it('names stage, model and findings', () => {
     const provenance = provenanceOf(kernelMetadata)!;
-    assert.equal(barLabel(provenance), 'tinyml prep · openai/test-coder · unreviewed');
+    assert.equal(
+      barLabel(provenance),
+      'tinyml prep · openai/test-coder · unreviewed'
+    );
     assert.equal(checksLabel(provenance), 'checks: 1 finding');
-    assert.equal(checksLabel({ ...provenance, checks: [] }), 'checks: none found');
-    assert.equal(barLabel({ ...provenance, model: '' }), 'tinyml prep · offline recipe · unreviewed');
+    assert.equal(
+      checksLabel({ ...provenance, checks: [] }),
+      'checks: none found'
+    );
+    assert.equal(
+      barLabel({ ...provenance, model: '' }),
+      'tinyml prep · offline recipe · unreviewed'
+    );
   });
 
   it('status item says offline recipes when no model is set', () => {
-    assert.equal(statusText({ op: 'status', model: '', board: '' }), 'TinyML: offline recipes · no board');
-    assert.equal(statusText({ op: 'status', model: 'openai/x', board: 'nano33ble' }), 'TinyML: openai/x · nano33ble');
+    assert.equal(
+      statusText({ op: 'status', model: '', board: '' }),
+      'TinyML: offline recipes · no board'
+    );
+    assert.equal(
+      statusText({ op: 'status', model: 'openai/x', board: 'nano33ble' }),
+      'TinyML: openai/x · nano33ble'
+    );
   });
 });
 
 describe('parseKernelMessage', () => {
-  it('accepts the protocol\'s messages and nothing else', () => {
-    assert.equal(parseKernelMessage({ op: 'insert', after: 'a', source_cell: 'a', cells: [] })?.op, 'insert');
-    assert.equal(parseKernelMessage({ op: 'status', model: '', board: '' })?.op, 'status');
+  it("accepts the protocol's messages and nothing else", () => {
+    assert.equal(
+      parseKernelMessage({
+        op: 'insert',
+        after: 'a',
+        source_cell: 'a',
+        cells: []
+      })?.op,
+      'insert'
+    );
+    assert.equal(
+      parseKernelMessage({ op: 'status', model: '', board: '' })?.op,
+      'status'
+    );
     assert.equal(parseKernelMessage({ op: 'insert', cells: 'nope' }), null);
     assert.equal(parseKernelMessage({ op: 'launch' }), null);
     assert.equal(parseKernelMessage('insert'), null);

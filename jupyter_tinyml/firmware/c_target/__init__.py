@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import resources
 
-from ...model.tflite import TFLite
+from ...model.tflite import Graph, TFLite
 from .lowering import SUPPORTED_OPS, Lowered, lower
 from .memory_plan import Buffer
 
@@ -52,8 +52,8 @@ def _kernel_file(filename: str) -> str:
     return resources.files(__package__).joinpath("kernels", filename).read_text(encoding="utf-8")
 
 
-def generate_c(tflite: TFLite, *, name: str = "model") -> CModel:
-    """The C sources for a full-integer int8 model (int8 input and output, one of each).
+def generate_c(tflite: TFLite | Graph, *, name: str = "model") -> CModel:
+    """The C sources for a full-integer int8 model (int8 input and output, one of each): its bytes, path or Graph.
 
     Raises QuantizationError naming the op for an operator the C target has no kernel for, and for a model
     that is not full-integer int8.

@@ -1,19 +1,19 @@
 """From a .tflite to C text: each operator becomes one kernel call with its parameters computed on the host.
 
-Pure: bytes in, source text out. The quantization parameters follow what TFLite's kernels compute in Prepare
-(conv.cc/depthwise_conv.cc PopulateConvolutionQuantizationParams, fully_connected.cc
+Pure: the model's Graph (tflite.read) in, source text out. The quantization parameters follow what TFLite's
+kernels compute in Prepare (conv.cc/depthwise_conv.cc PopulateConvolutionQuantizationParams, fully_connected.cc
 GetQuantizedConvolutionMultipler, add.cc, reduce.cc, quantize.cc), so the integer arithmetic on the device is
 the reference kernels' own.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable
 
 import numpy as np
 
 from ...errors import QuantizationError
-from ...model.tflite import TFLite, _enum_names, _opcode_name, _root, _schema, model_bytes
+from ...model.tflite import Graph, Operator, Tensor, TFLite, model_bytes, read
 from ..c_code import c_string, float_literal
 from . import fixed_point
 from .memory_plan import Buffer, plan
@@ -21,29 +21,6 @@ from .memory_plan import Buffer, plan
 SUPPORTED_OPS = ("ADD", "AVERAGE_POOL_2D", "CONV_2D", "DEPTHWISE_CONV_2D", "EXPAND_DIMS", "FULLY_CONNECTED",
                  "MAX_POOL_2D", "MEAN", "QUANTIZE", "RESHAPE", "SOFTMAX", "SQUEEZE")
 _PER_ROW = 16
-
-
-@dataclass
-class _Tensor:
-    index: int
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-    scales: list[float]
-    zero_points: list[int]
-    data: np.ndarray | None  # constant tensors only
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape)) if self.shape else 1
-
-    @property
-    def scale(self) -> float:
-        return self.scales[0] if self.scales else 0.0
-
-    @property
-    def zero_point(self) -> int:
-        return self.zero_points[0] if self.zero_points else 0
 
 
 @dataclass
@@ -70,45 +47,60 @@ class _Emitter:
     calls: list[str] = field(default_factory=list)
     weights_bytes: int = 0
 
-    def array(self, ctype: str, name: str, values: Any) -> str:
+    def array(self, ctype: str, name: str, values: Sequence[int] | np.ndarray) -> str:
         flat = [int(v) for v in np.asarray(values).reshape(-1)]
         rows = [", ".join(str(v) for v in flat[i:i + _PER_ROW]) for i in range(0, len(flat), _PER_ROW)]
         self.constants.append(f"static const {ctype} {name}[{len(flat)}] = {{\n  " + ",\n  ".join(rows) + "\n};")
         self.weights_bytes += len(flat) * (1 if ctype == "int8_t" else 4)
         return name
 
-    def params(self, ctype: str, name: str, fields: dict[str, Any]) -> str:
+    def params(self, ctype: str, name: str, fields: dict[str, int | str]) -> str:
         body = ", ".join(f".{key} = {value}" for key, value in fields.items())
         self.constants.append(f"static const {ctype} {name} = {{{body}}};")
         return name
 
 
-def _tensor(model: Any, subgraph: Any, index: int) -> _Tensor:
-    tensor = subgraph.Tensors(index)
-    quantization = tensor.Quantization()
-    scales: list[float] = []
-    zero_points: list[int] = []
-    if quantization is not None and quantization.ScaleLength():
-        scales = [float(s) for s in quantization.ScaleAsNumpy()]
-        zero_points = [int(z) for z in quantization.ZeroPointAsNumpy()] if quantization.ZeroPointLength() else [0]
-    dtype = _enum_names("TensorType").get(tensor.Type(), f"type{tensor.Type()}").lower()
-    shape = tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ()
-    data = None
-    buffer = model.Buffers(tensor.Buffer())
-    if buffer is not None and buffer.DataLength() > 0:
-        raw = buffer.DataAsNumpy().tobytes()
-        data = np.frombuffer(raw, dtype={"int8": np.int8, "int32": np.int32, "int64": np.int64,
-                                         "float32": np.float32, "uint8": np.uint8}[dtype]).reshape(shape)
-    name = tensor.Name().decode("utf-8", "replace") if tensor.Name() else f"t{index}"
-    return _Tensor(index, name, shape, dtype, scales, zero_points, data)
+# Schema Padding.SAME: the other value, VALID, pads nothing.
+_PADDING_SAME = 0
 
 
-def _options(operator: Any, cls_name: str) -> Any:
-    table = operator.BuiltinOptions()
-    options = getattr(_schema(), cls_name)()
-    if table is not None:
-        options.Init(table.Bytes, table.Pos)
-    return options
+def _label(tensor: Tensor) -> str:
+    return tensor.name or f"t{tensor.index}"
+
+
+def _size(tensor: Tensor) -> int:
+    return int(np.prod(tensor.shape)) if tensor.shape else 1
+
+
+@dataclass(frozen=True)
+class OpContext:
+    """What one lowerer needs to emit one operator: where to emit, the op and its tensors, and the C expressions
+    that point at each input ("0" for a constant or an omitted one) and at the output."""
+
+    emit: _Emitter
+    prefix: str  # the op's C name prefix, "op<position>"
+    operator: Operator
+    inputs: list[Tensor | None]  # None for an omitted optional input (index -1)
+    output: Tensor
+    input_pointers: list[str]
+    output_pointer: str
+
+    def option(self, key: str) -> int | float:
+        """The operator's builtin option `key` (the schema's field name)."""
+        if key not in self.operator.options:
+            raise QuantizationError(f"{self.operator.name} has no {key!r} option in the file; convert the model again")
+        value = self.operator.options[key]
+        return value if isinstance(value, float) else int(value)
+
+    def tensor(self, position: int) -> Tensor:
+        """Input `position`, which the op requires."""
+        tensor = self.inputs[position] if position < len(self.inputs) else None
+        if tensor is None:
+            raise QuantizationError(f"{self.operator.name} lacks its input {position}; convert the model again")
+        return tensor
+
+    def optional(self, position: int) -> Tensor | None:
+        return self.inputs[position] if position < len(self.inputs) else None
 
 
 def _hwc(shape: tuple[int, ...], what: str) -> tuple[int, int, int]:
@@ -117,18 +109,16 @@ def _hwc(shape: tuple[int, ...], what: str) -> tuple[int, int, int]:
     return shape[1], shape[2], shape[3]
 
 
-def lower(tflite: TFLite, name: str = "model") -> Lowered:
-    """The C header and source for the model; raises QuantizationError for what the C target cannot run."""
-    data = model_bytes(tflite)
-    model = _root(data)
-    if model.SubgraphsLength() != 1:
+def lower(tflite: TFLite | Graph, name: str = "model") -> Lowered:
+    """The C header and source for the model (its bytes, path or Graph); raises QuantizationError for what the C
+    target cannot run."""
+    graph = tflite if isinstance(tflite, Graph) else read(model_bytes(tflite))
+    if len(graph.subgraphs) != 1:
         raise QuantizationError("the model has several subgraphs (control flow); the C target runs one — "
                                 "remove tf.cond/while loops from the model and convert again")
-    subgraph = model.Subgraphs(0)
-    operators = [subgraph.Operators(o) for o in range(subgraph.OperatorsLength())]
-    op_names = [_opcode_name(model.OperatorCodes(op.OpcodeIndex()))[0] for op in operators]
-    tensors = {i: _tensor(model, subgraph, i) for i in range(subgraph.TensorsLength())}
-    operators, op_names = _without_shape_arithmetic(operators, op_names, tensors)
+    tensors = graph.tensors
+    operators = _without_shape_arithmetic(list(graph.operators), tensors)
+    op_names = [operator.name for operator in operators]
     unsupported = sorted({n for n in op_names if n not in SUPPORTED_OPS})
     if unsupported:
         note = (" (DEQUANTIZE only appears in models with float input or output: convert with int8 input and "
@@ -138,9 +128,9 @@ def lower(tflite: TFLite, name: str = "model") -> Lowered:
                                 f"{'it' if len(unsupported) == 1 else 'them'} or use the Arduino target")
     if not operators:
         raise QuantizationError("the model has no operators, so there is nothing to run — convert the model again")
-    if subgraph.InputsLength() != 1 or subgraph.OutputsLength() != 1:
+    if len(graph.input_indices) != 1 or len(graph.output_indices) != 1:
         raise QuantizationError("the C target runs models with exactly one input and one output")
-    graph_in, graph_out = subgraph.Inputs(0), subgraph.Outputs(0)
+    graph_in, graph_out = graph.input_indices[0], graph.output_indices[0]
     for which, index in (("input", graph_in), ("output", graph_out)):
         tensor = tensors[index]
         if tensor.dtype != "int8" or len(tensor.scales) != 1:
@@ -151,14 +141,13 @@ def lower(tflite: TFLite, name: str = "model") -> Lowered:
     first: dict[int, int] = {}
     last: dict[int, int] = {}
     for position, operator in enumerate(operators):
-        for t in operator.OutputsAsNumpy():
-            first.setdefault(int(t), position)
-            last[int(t)] = max(last.get(int(t), position), position)
-        for t in operator.InputsAsNumpy():
-            t = int(t)
+        for t in operator.outputs:
+            first.setdefault(t, position)
+            last[t] = max(last.get(t, position), position)
+        for t in operator.inputs:
             if t >= 0 and tensors[t].data is None and t in first:
                 last[t] = max(last[t], position)
-    planned = [Buffer(t, tensors[t].name, tensors[t].size, first[t], last[t]) for t in first
+    planned = [Buffer(t, _label(tensors[t]), _size(tensors[t]), first[t], last[t]) for t in first
                if t not in (graph_in, graph_out)]
     for b in planned:
         if tensors[b.tensor].dtype != "int8":
@@ -178,12 +167,14 @@ def lower(tflite: TFLite, name: str = "model") -> Lowered:
         return t >= 0 and tensors[t].data is None and tensors[t].dtype == "int8"
 
     emit = _Emitter()
-    for position, (operator, op_name) in enumerate(zip(operators, op_names)):
-        ins = [int(t) for t in operator.InputsAsNumpy()]
-        out = int(operator.OutputsAsNumpy()[0])
-        _LOWERERS[op_name](emit, f"op{position}", operator, [tensors[t] if t >= 0 else None for t in ins],
-                           tensors[out], [pointer(t) if activation(t) else "0" for t in ins], pointer(out))
-        emit.calls[-1] = f"  /* {position}: {op_name} */\n{emit.calls[-1]}"
+    for position, operator in enumerate(operators):
+        out = operator.outputs[0]
+        _LOWERERS[operator.name](OpContext(
+            emit=emit, prefix=f"op{position}", operator=operator,
+            inputs=[tensors[t] if t >= 0 else None for t in operator.inputs], output=tensors[out],
+            input_pointers=[pointer(t) if activation(t) else "0" for t in operator.inputs],
+            output_pointer=pointer(out)))
+        emit.calls[-1] = f"  /* {position}: {operator.name} */\n{emit.calls[-1]}"
 
     source_in, source_out = tensors[graph_in], tensors[graph_out]
     distinct = sorted(set(op_names))
@@ -191,8 +182,8 @@ def lower(tflite: TFLite, name: str = "model") -> Lowered:
     header = (
         f"/* model_c.h — generated by jupyter-tinyml from the .tflite ({len(operators)} ops); do not edit. */\n"
         "#ifndef TINYML_MODEL_C_H_\n#define TINYML_MODEL_C_H_\n\n#include <stdint.h>\n\n"
-        f"#define TINYML_INPUT_BYTES  {source_in.size}\n"
-        f"#define TINYML_OUTPUT_BYTES {source_out.size}\n"
+        f"#define TINYML_INPUT_BYTES  {_size(source_in)}\n"
+        f"#define TINYML_OUTPUT_BYTES {_size(source_out)}\n"
         f"#define TINYML_ARENA_BYTES  {arena_bytes}\n\n"
         "extern const float tinyml_input_scale;  extern const int32_t tinyml_input_zero_point;\n"
         "extern const float tinyml_output_scale; extern const int32_t tinyml_output_zero_point;\n"
@@ -224,27 +215,26 @@ def lower(tflite: TFLite, name: str = "model") -> Lowered:
         "int tinyml_invoke(const int8_t *input, int8_t *output) {\n"
         + "\n".join(emit.calls) + "\n  return 0;\n}\n"
     )
-    return Lowered(header, source, arena_bytes, emit.weights_bytes, op_names, buffers, source_in.size,
-                   source_out.size, source_in.scale, source_in.zero_point, source_out.scale, source_out.zero_point)
+    return Lowered(header, source, arena_bytes, emit.weights_bytes, op_names, buffers, _size(source_in),
+                   _size(source_out), source_in.scale, source_in.zero_point, source_out.scale, source_out.zero_point)
 
 
-def _without_shape_arithmetic(operators: list, op_names: list[str], tensors: dict[int, _Tensor]) -> tuple[list, list]:
+def _without_shape_arithmetic(operators: list[Operator], tensors: Sequence[Tensor]) -> list[Operator]:
     """The operators minus those that only compute a RESHAPE's target shape (Keras 3 Flatten with a dynamic batch
     emits SHAPE -> STRIDED_SLICE -> PACK): every shape is static in the file, so the C target needs none of them."""
     keep = [True] * len(operators)
     consumers: dict[int, list[tuple[int, int]]] = {}
     for position, operator in enumerate(operators):
-        for slot, t in enumerate(operator.InputsAsNumpy()):
-            consumers.setdefault(int(t), []).append((position, slot))
+        for slot, t in enumerate(operator.inputs):
+            consumers.setdefault(t, []).append((position, slot))
     for position in reversed(range(len(operators))):
-        if op_names[position] not in _SHAPE_ARITHMETIC:
+        if operators[position].name not in _SHAPE_ARITHMETIC:
             continue
-        outputs = [int(t) for t in operators[position].OutputsAsNumpy()]
         if all(tensors[t].dtype in ("int32", "int64") and consumers.get(t) and
-               all((op_names[p] == "RESHAPE" and slot == 1) or (not keep[p]) for p, slot in consumers[t])
-               for t in outputs):
+               all((operators[p].name == "RESHAPE" and slot == 1) or (not keep[p]) for p, slot in consumers[t])
+               for t in operators[position].outputs):
             keep[position] = False
-    return ([op for op, k in zip(operators, keep) if k], [n for n, k in zip(op_names, keep) if k])
+    return [operator for operator, kept in zip(operators, keep) if kept]
 
 
 _SHAPE_ARITHMETIC = frozenset({"SHAPE", "STRIDED_SLICE", "PACK", "CONCATENATION", "GATHER", "SLICE"})
@@ -252,17 +242,17 @@ _SHAPE_ARITHMETIC = frozenset({"SHAPE", "STRIDED_SLICE", "PACK", "CONCATENATION"
 
 # ------------------------------------------------------------------------------------------------ the ops
 
-Lowerer = Callable[[_Emitter, str, Any, list, _Tensor, list, str], None]
+Lowerer = Callable[[OpContext], None]
 
 
-def _check_int8(op: str, *tensors: _Tensor | None) -> None:
+def _check_int8(op: str, *tensors: Tensor | None) -> None:
     for tensor in tensors:
         if tensor is not None and tensor.dtype != "int8":
-            raise QuantizationError(f"{op} on a {tensor.dtype} tensor ({tensor.name!r}); the C target runs int8 "
+            raise QuantizationError(f"{op} on a {tensor.dtype} tensor ({_label(tensor)!r}); the C target runs int8 "
                                     "ops only — convert with quantization='int8'")
 
 
-def _per_channel(emit: _Emitter, prefix: str, data: _Tensor, filt: _Tensor, out: _Tensor, channels: int) -> None:
+def _per_channel(emit: _Emitter, prefix: str, data: Tensor, filt: Tensor, out: Tensor, channels: int) -> None:
     """conv.cc / depthwise_conv.cc: effective scale = double(in) * double(filter[c]) / double(out) per channel."""
     multipliers, shifts = [], []
     for c in range(channels):
@@ -274,39 +264,40 @@ def _per_channel(emit: _Emitter, prefix: str, data: _Tensor, filt: _Tensor, out:
     emit.array("int32_t", f"{prefix}_shift", shifts)
 
 
-def _bias(emit: _Emitter, prefix: str, bias: _Tensor | None) -> str:
+def _bias(emit: _Emitter, prefix: str, bias: Tensor | None) -> str:
     if bias is None or bias.data is None:
         return "0"
-    return emit.array("int32_t", f"{prefix}_bias", bias.data)
+    return emit.array("int32_t", f"{prefix}_bias", bias.values())
 
 
-def _conv_like(emit: _Emitter, prefix: str, operator: Any, ins: list, out: _Tensor, ptrs: list, out_ptr: str,
-               depthwise: bool) -> None:
-    op = "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D"
-    data, filt, bias = ins[0], ins[1], ins[2] if len(ins) > 2 else None
-    _check_int8(op, data, filt, out)
-    options = _options(operator, "DepthwiseConv2DOptions" if depthwise else "Conv2DOptions")
-    if options.DilationHFactor() not in (0, 1) or options.DilationWFactor() not in (0, 1):
-        raise QuantizationError(f"{op} with dilation {options.DilationHFactor()}x{options.DilationWFactor()}: the C "
+def _conv_like(op: OpContext, depthwise: bool) -> None:
+    name = "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D"
+    data, filt, bias, out = op.tensor(0), op.tensor(1), op.optional(2), op.output
+    _check_int8(name, data, filt, out)
+    dilation_h, dilation_w = op.option("dilationHFactor"), op.option("dilationWFactor")
+    if dilation_h not in (0, 1) or dilation_w not in (0, 1):
+        raise QuantizationError(f"{name} with dilation {dilation_h}x{dilation_w}: the C "
                                 "target supports dilation 1 only — remove dilation_rate from the layer")
     if filt.data is None or any(z != 0 for z in filt.zero_points):
-        raise QuantizationError(f"{op} needs constant, symmetric int8 weights; convert with quantization='int8'")
-    in_h, in_w, in_c = _hwc(data.shape, f"{op} input")
-    out_h, out_w, out_c = _hwc(out.shape, f"{op} output")
+        raise QuantizationError(f"{name} needs constant, symmetric int8 weights; convert with quantization='int8'")
+    in_h, in_w, in_c = _hwc(data.shape, f"{name} input")
+    out_h, out_w, out_c = _hwc(out.shape, f"{name} output")
     filter_h, filter_w = filt.shape[1], filt.shape[2]
     if depthwise:
         if out_c % in_c:
-            raise QuantizationError(f"{op} with {in_c} input and {out_c} output channels is not a channel multiple")
+            raise QuantizationError(f"{name} with {in_c} input and {out_c} output channels is not a channel multiple")
     elif filt.shape[3] != in_c:
-        raise QuantizationError(f"{op} with groups (filter depth {filt.shape[3]}, input {in_c}) is not supported")
-    same = options.Padding() == _schema().Padding.SAME
-    stride_h, stride_w = options.StrideH(), options.StrideW()
+        raise QuantizationError(f"{name} with groups (filter depth {filt.shape[3]}, input {in_c}) is not supported")
+    same = op.option("padding") == _PADDING_SAME
+    stride_h, stride_w = int(op.option("strideH")), int(op.option("strideW"))
     expected = (fixed_point.output_size(same, in_h, filter_h, stride_h),
                 fixed_point.output_size(same, in_w, filter_w, stride_w))
     if expected != (out_h, out_w):
-        raise QuantizationError(f"{op} output shape {out.shape} does not match its padding and strides")
-    act_min, act_max = fixed_point.activation_range(options.FusedActivationFunction(), out.scale, out.zero_point)
-    emit.array("int8_t", f"{prefix}_filter", filt.data)
+        raise QuantizationError(f"{name} output shape {out.shape} does not match its padding and strides")
+    act_min, act_max = fixed_point.activation_range(int(op.option("fusedActivationFunction")), out.scale,
+                                                    out.zero_point)
+    emit, prefix = op.emit, op.prefix
+    emit.array("int8_t", f"{prefix}_filter", filt.values())
     bias_name = _bias(emit, prefix, bias)
     _per_channel(emit, prefix, data, filt, out, out_c)
     emit.params("tinyml_conv_params", f"{prefix}_params", {
@@ -317,24 +308,23 @@ def _conv_like(emit: _Emitter, prefix: str, operator: Any, ins: list, out: _Tens
         "depth_multiplier": out_c // in_c if depthwise else 1,
         "input_offset": -data.zero_point, "output_offset": out.zero_point, "act_min": act_min, "act_max": act_max})
     kernel = "tinyml_depthwise_conv_2d" if depthwise else "tinyml_conv_2d"
-    emit.calls.append(f"  {kernel}(&{prefix}_params, {ptrs[0]}, {prefix}_filter, {bias_name}, "
-                      f"{prefix}_multiplier, {prefix}_shift, {out_ptr});")
+    emit.calls.append(f"  {kernel}(&{prefix}_params, {op.input_pointers[0]}, {prefix}_filter, {bias_name}, "
+                      f"{prefix}_multiplier, {prefix}_shift, {op.output_pointer});")
 
 
-def _conv(emit, prefix, operator, ins, out, ptrs, out_ptr):  # type: ignore[no-untyped-def]
-    _conv_like(emit, prefix, operator, ins, out, ptrs, out_ptr, depthwise=False)
+def _conv(op: OpContext) -> None:
+    _conv_like(op, depthwise=False)
 
 
-def _depthwise(emit, prefix, operator, ins, out, ptrs, out_ptr):  # type: ignore[no-untyped-def]
-    _conv_like(emit, prefix, operator, ins, out, ptrs, out_ptr, depthwise=True)
+def _depthwise(op: OpContext) -> None:
+    _conv_like(op, depthwise=True)
 
 
-def _fully_connected(emit, prefix, operator, ins, out, ptrs, out_ptr):  # type: ignore[no-untyped-def]
-    data, filt, bias = ins[0], ins[1], ins[2] if len(ins) > 2 else None
+def _fully_connected(op: OpContext) -> None:
+    data, filt, bias, out = op.tensor(0), op.tensor(1), op.optional(2), op.output
     _check_int8("FULLY_CONNECTED", data, filt, out)
     if filt.data is None or len(filt.shape) != 2:
         raise QuantizationError("FULLY_CONNECTED needs constant 2-D int8 weights; convert with quantization='int8'")
-    options = _options(operator, "FullyConnectedOptions")
     out_n, in_n = filt.shape
     per_channel = len(filt.scales) > 1
     if per_channel:
@@ -343,109 +333,113 @@ def _fully_connected(emit, prefix, operator, ins, out, ptrs, out_ptr):  # type: 
         # fully_connected.cc GetQuantizedConvolutionMultipler: the float32 product of the two scales, then double.
         product = float(np.float32(data.scale) * np.float32(filt.scale))
         pairs = [fixed_point.quantize_multiplier(product / out.scale)]
-    act_min, act_max = fixed_point.activation_range(options.FusedActivationFunction(), out.scale, out.zero_point)
-    emit.array("int8_t", f"{prefix}_filter", filt.data)
+    act_min, act_max = fixed_point.activation_range(int(op.option("fusedActivationFunction")), out.scale,
+                                                    out.zero_point)
+    emit, prefix = op.emit, op.prefix
+    emit.array("int8_t", f"{prefix}_filter", filt.values())
     bias_name = _bias(emit, prefix, bias)
     emit.array("int32_t", f"{prefix}_multiplier", [m for m, _ in pairs])
     emit.array("int32_t", f"{prefix}_shift", [s for _, s in pairs])
     emit.params("tinyml_fc_params", f"{prefix}_params", {
-        "batches": data.size // in_n, "in_n": in_n, "out_n": out_n, "input_offset": -data.zero_point,
+        "batches": _size(data) // in_n, "in_n": in_n, "out_n": out_n, "input_offset": -data.zero_point,
         "filter_offset": -filt.zero_point, "output_offset": out.zero_point, "per_channel": int(per_channel),
         "act_min": act_min, "act_max": act_max})
-    emit.calls.append(f"  tinyml_fully_connected(&{prefix}_params, {ptrs[0]}, {prefix}_filter, {bias_name}, "
-                      f"{prefix}_multiplier, {prefix}_shift, {out_ptr});")
+    emit.calls.append(f"  tinyml_fully_connected(&{prefix}_params, {op.input_pointers[0]}, {prefix}_filter, "
+                      f"{bias_name}, {prefix}_multiplier, {prefix}_shift, {op.output_pointer});")
 
 
-def _pool(kernel: str, op: str) -> Lowerer:
-    def lower_pool(emit, prefix, operator, ins, out, ptrs, out_ptr):  # type: ignore[no-untyped-def]
-        data = ins[0]
-        _check_int8(op, data, out)
-        options = _options(operator, "Pool2DOptions")
-        in_h, in_w, c = _hwc(data.shape, f"{op} input")
-        out_h, out_w, _ = _hwc(out.shape, f"{op} output")
-        filter_h, filter_w = options.FilterHeight(), options.FilterWidth()
-        stride_h, stride_w = options.StrideH(), options.StrideW()
-        act_min, act_max = fixed_point.activation_range(options.FusedActivationFunction(), out.scale, out.zero_point)
-        emit.params("tinyml_pool_params", f"{prefix}_params", {
+def _pool(kernel: str, name: str) -> Lowerer:
+    def lower_pool(op: OpContext) -> None:
+        data, out = op.tensor(0), op.output
+        _check_int8(name, data, out)
+        in_h, in_w, c = _hwc(data.shape, f"{name} input")
+        out_h, out_w, _ = _hwc(out.shape, f"{name} output")
+        filter_h, filter_w = int(op.option("filterHeight")), int(op.option("filterWidth"))
+        stride_h, stride_w = int(op.option("strideH")), int(op.option("strideW"))
+        act_min, act_max = fixed_point.activation_range(int(op.option("fusedActivationFunction")), out.scale,
+                                                        out.zero_point)
+        op.emit.params("tinyml_pool_params", f"{op.prefix}_params", {
             "in_h": in_h, "in_w": in_w, "c": c, "out_h": out_h, "out_w": out_w,
             "filter_h": filter_h, "filter_w": filter_w, "stride_h": stride_h, "stride_w": stride_w,
             "pad_h": fixed_point.compute_padding(stride_h, in_h, filter_h, out_h),
             "pad_w": fixed_point.compute_padding(stride_w, in_w, filter_w, out_w),
             "act_min": act_min, "act_max": act_max})
-        emit.calls.append(f"  {kernel}(&{prefix}_params, {ptrs[0]}, {out_ptr});")
+        op.emit.calls.append(f"  {kernel}(&{op.prefix}_params, {op.input_pointers[0]}, {op.output_pointer});")
     return lower_pool
 
 
-def _copy(op: str) -> Lowerer:
-    def lower_copy(emit, prefix, operator, ins, out, ptrs, out_ptr):  # type: ignore[no-untyped-def]
-        data = ins[0]
-        _check_int8(op, data, out)
-        if data.scales != out.scales or data.zero_points != out.zero_points or data.size != out.size:
-            raise QuantizationError(f"{op} changes the quantization of {data.name!r}; the C target copies bytes only")
-        emit.calls.append(f"  tinyml_copy({ptrs[0]}, {out_ptr}, {out.size});")
+def _copy(name: str) -> Lowerer:
+    def lower_copy(op: OpContext) -> None:
+        data, out = op.tensor(0), op.output
+        _check_int8(name, data, out)
+        if data.scales != out.scales or data.zero_points != out.zero_points or _size(data) != _size(out):
+            raise QuantizationError(f"{name} changes the quantization of {_label(data)!r}; the C target copies bytes "
+                                    "only")
+        op.emit.calls.append(f"  tinyml_copy({op.input_pointers[0]}, {op.output_pointer}, {_size(out)});")
     return lower_copy
 
 
-def _add(emit, prefix, operator, ins, out, ptrs, out_ptr):  # type: ignore[no-untyped-def]
-    a, b = ins[0], ins[1]
+def _add(op: OpContext) -> None:
+    a, b, out = op.tensor(0), op.tensor(1), op.output
     _check_int8("ADD", a, b, out)
-    if a.shape != b.shape or a.size != out.size or a.data is not None or b.data is not None:
+    if a.shape != b.shape or _size(a) != _size(out) or a.data is not None or b.data is not None:
         raise QuantizationError(f"ADD of shapes {a.shape} and {b.shape}: the C target adds two activations of the "
                                 "same shape only (no broadcasting, no constants)")
-    options = _options(operator, "AddOptions")
     left_shift = 20
     twice_max = 2 * max(a.scale, b.scale)
     m1, s1 = fixed_point.quantize_multiplier(a.scale / twice_max)
     m2, s2 = fixed_point.quantize_multiplier(b.scale / twice_max)
     mo, so = fixed_point.quantize_multiplier(twice_max / ((1 << left_shift) * out.scale))
-    act_min, act_max = fixed_point.activation_range(options.FusedActivationFunction(), out.scale, out.zero_point)
-    emit.params("tinyml_add_params", f"{prefix}_params", {
-        "size": out.size, "input1_offset": -a.zero_point, "input2_offset": -b.zero_point,
+    act_min, act_max = fixed_point.activation_range(int(op.option("fusedActivationFunction")), out.scale,
+                                                    out.zero_point)
+    op.emit.params("tinyml_add_params", f"{op.prefix}_params", {
+        "size": _size(out), "input1_offset": -a.zero_point, "input2_offset": -b.zero_point,
         "output_offset": out.zero_point, "left_shift": left_shift, "input1_multiplier": m1, "input2_multiplier": m2,
         "output_multiplier": mo, "input1_shift": s1, "input2_shift": s2, "output_shift": so,
         "act_min": act_min, "act_max": act_max})
-    emit.calls.append(f"  tinyml_add(&{prefix}_params, {ptrs[0]}, {ptrs[1]}, {out_ptr});")
+    op.emit.calls.append(f"  tinyml_add(&{op.prefix}_params, {op.input_pointers[0]}, {op.input_pointers[1]}, "
+                         f"{op.output_pointer});")
 
 
-def _mean(emit, prefix, operator, ins, out, ptrs, out_ptr):  # type: ignore[no-untyped-def]
-    data, axis = ins[0], ins[1]
+def _mean(op: OpContext) -> None:
+    data, axis, out = op.tensor(0), op.optional(1), op.output
     _check_int8("MEAN", data, out)
-    axes = sorted(int(a) % 4 for a in axis.data.reshape(-1)) if axis is not None and axis.data is not None else []
+    axes = sorted(int(a) % 4 for a in axis.values().reshape(-1)) if axis is not None and axis.data is not None else []
     if len(data.shape) != 4 or axes != [1, 2] or data.shape[0] != 1:
         raise QuantizationError(f"MEAN over axes {axes} of shape {data.shape}: the C target averages over height "
                                 "and width of a batch-1 NHWC tensor only (GlobalAveragePooling2D)")
     # keep_dims only changes the output shape: LiteRT's reference MEAN takes QuantizedMeanOrSum either way.
     multiplier, shift = fixed_point.quantize_multiplier(data.scale / out.scale)
     same = np.float32(data.scale) == np.float32(out.scale) and data.zero_point == out.zero_point
-    emit.params("tinyml_mean_params", f"{prefix}_params", {
+    op.emit.params("tinyml_mean_params", f"{op.prefix}_params", {
         "h": data.shape[1], "w": data.shape[2], "c": data.shape[3], "same_quantization": int(bool(same)),
         "input_zero_point": data.zero_point,
         "output_zero_point": out.zero_point, "multiplier": multiplier, "shift": shift})
-    emit.calls.append(f"  tinyml_mean_hw(&{prefix}_params, {ptrs[0]}, {out_ptr});")
+    op.emit.calls.append(f"  tinyml_mean_hw(&{op.prefix}_params, {op.input_pointers[0]}, {op.output_pointer});")
 
 
-def _softmax(emit, prefix, operator, ins, out, ptrs, out_ptr):  # type: ignore[no-untyped-def]
-    data = ins[0]
+def _softmax(op: OpContext) -> None:
+    data, out = op.tensor(0), op.output
     _check_int8("SOFTMAX", data, out)
-    beta = float(_options(operator, "SoftmaxOptions").Beta())
+    beta = float(op.option("beta"))
     depth = data.shape[-1]
-    emit.params("tinyml_softmax_params", f"{prefix}_params", {
-        "outer": data.size // depth, "depth": depth,
+    op.emit.params("tinyml_softmax_params", f"{op.prefix}_params", {
+        "outer": _size(data) // depth, "depth": depth,
         "beta_times_input_scale": float_literal(beta * data.scale),
         "inverse_output_scale": float_literal(1.0 / out.scale), "output_zero_point": out.zero_point})
-    emit.calls.append(f"  tinyml_softmax(&{prefix}_params, {ptrs[0]}, {out_ptr});")
+    op.emit.calls.append(f"  tinyml_softmax(&{op.prefix}_params, {op.input_pointers[0]}, {op.output_pointer});")
 
 
-def _quantize(emit, prefix, operator, ins, out, ptrs, out_ptr):  # type: ignore[no-untyped-def]
-    data = ins[0]
+def _quantize(op: OpContext) -> None:
+    data, out = op.tensor(0), op.output
     if data.dtype != "int8" or out.dtype != "int8":
         raise QuantizationError(f"QUANTIZE from {data.dtype} to {out.dtype}: the C target requantizes int8 to int8 "
                                 "only — convert with int8 input and output")
     multiplier, shift = fixed_point.quantize_multiplier(data.scale / out.scale)
-    emit.params("tinyml_requantize_params", f"{prefix}_params", {
-        "size": out.size, "input_zero_point": data.zero_point, "output_zero_point": out.zero_point,
+    op.emit.params("tinyml_requantize_params", f"{op.prefix}_params", {
+        "size": _size(out), "input_zero_point": data.zero_point, "output_zero_point": out.zero_point,
         "multiplier": multiplier, "shift": shift})
-    emit.calls.append(f"  tinyml_requantize(&{prefix}_params, {ptrs[0]}, {out_ptr});")
+    op.emit.calls.append(f"  tinyml_requantize(&{op.prefix}_params, {op.input_pointers[0]}, {op.output_pointer});")
 
 
 _LOWERERS: dict[str, Lowerer] = {

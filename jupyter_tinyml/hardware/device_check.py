@@ -1,0 +1,238 @@
+"""The on-device check: the board against the host's int8 interpreter, on the same input bytes.
+
+Test samples go to the board as INFER requests; every answer is compared with TFLite's reference kernels (what
+TFLite Micro and the C target compute): agreement of the top class, the largest difference in output steps, and
+the latency the board measured. `check_device` needs only something that answers `info()` and `infer()` — a
+serial_link.BoardLink, or anything else that speaks the protocol.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any, Protocol
+
+from ..errors import BoardError, ConfigError
+from .protocol import DeviceInfo, Inference
+from .reporter import Progress
+
+# The host and TFLite Micro's reference kernels may round differently by a step or two (PROTOCOL.md).
+TOLERANCE_STEPS = 2
+
+
+class Device(Protocol):
+    """What the check asks of a board: its model (info) and one inference at a time."""
+
+    port: str
+    last_cycles: int | None
+
+    @property
+    def where(self) -> str: ...  # "the Arduino Nano 33 BLE Sense on /dev/ttyACM0", for messages
+
+    @property
+    def board_name(self) -> str: ...
+
+    def info(self) -> DeviceInfo: ...
+
+    def infer(self, data: Any) -> Inference: ...
+
+
+@dataclass
+class OnDeviceCheck:
+    """What `BoardLink.check` measured: the board against the host int8 interpreter on the same input bytes.
+
+    agreement: share of samples whose top class (argmax) matches. max_abs_diff: largest difference of any output
+    value, in quantization steps (0 = bit-exact). Latencies are the board's own `us=` per inference.
+    """
+
+    n: int
+    agreement: float
+    max_abs_diff: int
+    mean_abs_diff: float
+    latency_us_mean: float
+    latency_us_median: float
+    latency_us_max: int
+    latency_us_min: int
+    device_outputs: Any  # np.ndarray (n, outputs), the model's output dtype
+    host_outputs: Any
+    latencies_us: Any  # np.ndarray (n,)
+    disagreements: list[int] = field(default_factory=list)
+    port: str = ""
+    model: str = ""
+    board: str = ""
+    cycles: list[int] | None = None
+    tolerance_steps: int = TOLERANCE_STEPS
+
+    @property
+    def ok(self) -> bool:
+        """Every top class agrees and no output differs by more than `tolerance_steps`."""
+        return self.agreement == 1.0 and self.max_abs_diff <= self.tolerance_steps
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "agreement": self.agreement,
+            "max_abs_diff_steps": self.max_abs_diff,
+            "mean_abs_diff_steps": self.mean_abs_diff,
+            "latency_us": {"mean": self.latency_us_mean, "median": self.latency_us_median,
+                           "min": self.latency_us_min, "max": self.latency_us_max},
+            "disagreements": list(self.disagreements),
+            "ok": self.ok,
+            "port": self.port,
+            "model": self.model,
+            "board": self.board,
+        }
+
+    def _rows(self) -> list[tuple[str, str]]:
+        where = f"{self.board} on {self.port}" if self.board else self.port
+        verdict = "matches the host" if self.ok else "DIFFERS from the host"
+        rows = [
+            ("Board", f"{where} — {verdict}"),
+            ("Samples", str(self.n)),
+            ("Top-class agreement", f"{self.agreement:.1%}" + (f" (differs at {self._listed()})"
+                                                               if self.disagreements else "")),
+            ("Largest output difference", f"{self.max_abs_diff} step{'s' if self.max_abs_diff != 1 else ''} "
+                                          f"(mean {self.mean_abs_diff:.3f}; up to {self.tolerance_steps} is rounding)"),
+            ("Latency on the board", f"mean {self.latency_us_mean / 1000:.3f} ms, "
+                                     f"median {self.latency_us_median / 1000:.3f} ms, "
+                                     f"max {self.latency_us_max / 1000:.3f} ms"),
+        ]
+        return rows
+
+    def _listed(self) -> str:
+        shown = ", ".join(str(i) for i in self.disagreements[:10])
+        return shown + (", ..." if len(self.disagreements) > 10 else "")
+
+    def __repr__(self) -> str:
+        width = max(len(name) for name, _ in self._rows())
+        return "On-device check\n" + "\n".join(f"  {name:<{width}}  {value}" for name, value in self._rows())
+
+    def _repr_html_(self) -> str:
+        body = "".join(f"<tr><th style='text-align:left'>{escape(name)}</th><td style='text-align:left'>"
+                       f"{escape(value)}</td></tr>" for name, value in self._rows())
+        return f"<table class='tinyml-on-device-check'><caption>On-device check</caption>{body}</table>"
+
+
+def quantize_samples(samples: Any, dtype: Any, scale: float | None, zero_point: int | None) -> Any:
+    """Float samples quantized with the input's scale and zero point; integer samples of the input type as they are."""
+    import numpy as np
+
+    from ..model.evaluate import quantize_values
+
+    data = np.asarray(samples)
+    if data.dtype.kind not in "fiub":
+        raise ConfigError(f"samples hold {data.dtype} values: pass float samples shaped like the model input, or "
+                          f"{np.dtype(dtype).name} samples already quantized.")
+    return quantize_values(data, dtype, scale, zero_point, what="samples", error=ConfigError)
+
+
+def check_device(device: Device, tflite: Any, samples: Any, *, progress: Progress | None = None,
+                 limit: int | None = None, tolerance_steps: int = TOLERANCE_STEPS) -> OnDeviceCheck:
+    """Run `samples` on the device and on the host int8 interpreter; compare outputs and report latency.
+
+    tflite: the model bytes or .tflite path the firmware was built from (int8 or uint8 input and output).
+    samples: float samples shaped like the model input (quantized here with the input's scale and zero point)
+        or samples already of the input's integer type. limit: use only the first `limit` samples.
+    progress(done, total, "check") is called after each sample.
+    """
+    import numpy as np
+
+    from ..model.evaluate import interpreter_for
+    from ..model.tflite import model_bytes, read
+
+    content = model_bytes(tflite)
+    graph = read(content)
+    model_inputs, model_outputs = graph.inputs, graph.outputs
+    if len(model_inputs) != 1 or len(model_outputs) != 1:
+        raise ConfigError(f"The model has {len(model_inputs)} inputs and {len(model_outputs)} outputs; the "
+                          "on-device check handles one of each.")
+    source, target = model_inputs[0], model_outputs[0]
+    if source.dtype not in ("int8", "uint8") or target.dtype not in ("int8", "uint8"):
+        raise ConfigError(f"The model's input is {source.dtype} and output {target.dtype}: the on-device check "
+                          "needs an integer model — convert with quantization='int8'.")
+    in_dtype, out_dtype = np.dtype(source.dtype), np.dtype(target.dtype)
+    sample_shape = tuple(source.shape[1:])
+    n_in = int(np.prod(sample_shape)) if sample_shape else 1
+    n_out = int(np.prod(target.shape[1:])) if len(target.shape) > 1 else 1
+
+    data = np.asarray(samples)
+    if data.shape == sample_shape:
+        data = data[np.newaxis]
+    if data.ndim == 0 or len(data) == 0:
+        raise ConfigError("samples is empty: pass at least one sample shaped like the model input.")
+    if int(np.prod(data.shape[1:])) != n_in:
+        raise ConfigError(f"samples have shape {data.shape[1:]} per sample, the model input is {sample_shape}: "
+                          "pass samples shaped like the model input.")
+    if limit is not None:
+        data = data[: int(limit)]
+    quantized = quantize_samples(data, in_dtype, source.scale, source.zero_point).reshape(len(data), n_in)
+
+    info = device.info()
+    _require_same_model(device, info, n_in, n_out, source, target)
+
+    interpreter = interpreter_for(content, reference=True)  # what TFLite Micro and the C target compute
+    interpreter.allocate_tensors()
+    input_detail = interpreter.get_input_details()[0]
+    output_index = interpreter.get_output_details()[0]["index"]
+    input_shape = tuple(input_detail["shape"])
+
+    n = len(quantized)
+    device_outputs = np.empty((n, n_out), out_dtype)
+    host_outputs = np.empty((n, n_out), out_dtype)
+    latencies = np.empty(n, np.int64)
+    cycles: list[int] = []
+    for i, sample in enumerate(quantized):
+        interpreter.set_tensor(input_detail["index"], sample.reshape(input_shape))
+        interpreter.invoke()
+        host_outputs[i] = interpreter.get_tensor(output_index).reshape(-1)
+        output, us = device.infer(sample.tobytes())
+        device_outputs[i] = np.frombuffer(output, out_dtype)
+        latencies[i] = us
+        if device.last_cycles is not None:
+            cycles.append(device.last_cycles)
+        if progress is not None:
+            progress(i + 1, n, "check")
+
+    difference = np.abs(device_outputs.astype(np.int32) - host_outputs.astype(np.int32))
+    same = device_outputs.argmax(axis=1) == host_outputs.argmax(axis=1)
+    return OnDeviceCheck(
+        n=n,
+        agreement=float(same.mean()),
+        max_abs_diff=int(difference.max()),
+        mean_abs_diff=float(difference.mean()),
+        latency_us_mean=float(latencies.mean()),
+        latency_us_median=float(np.median(latencies)),
+        latency_us_max=int(latencies.max()),
+        latency_us_min=int(latencies.min()),
+        device_outputs=device_outputs,
+        host_outputs=host_outputs,
+        latencies_us=latencies,
+        disagreements=[int(i) for i in np.flatnonzero(~same)],
+        port=device.port,
+        model=info.model,
+        board=device.board_name,
+        cycles=cycles if len(cycles) == n else None,
+        tolerance_steps=int(tolerance_steps),
+    )
+
+
+def _require_same_model(device: Device, info: DeviceInfo, n_in: int, n_out: int, source: Any, target: Any) -> None:
+    def close(a: float, b: float | None) -> bool:
+        return b is not None and math.isclose(a, b, rel_tol=1e-3, abs_tol=1e-9)
+
+    problems = []
+    if info.n_in != n_in or info.n_out != n_out:
+        problems.append(f"{info.n_in} inputs and {info.n_out} outputs, this model {n_in} and {n_out}")
+    elif not (close(info.in_scale, source.scale) and info.in_zero == source.zero_point):
+        problems.append(f"input scale {info.in_scale:g} zero point {info.in_zero}, this model "
+                        f"{source.scale:g} and {source.zero_point}")
+    elif not (close(info.out_scale, target.scale) and info.out_zero == target.zero_point):
+        problems.append(f"output scale {info.out_scale:g} zero point {info.out_zero}, this model "
+                        f"{target.scale:g} and {target.zero_point}")
+    if problems:
+        where = device.where
+        raise BoardError(f"{where[:1].upper()}{where[1:]} runs another model ({info.model!r}: {problems[0]}) — flash "
+                         "the firmware built from this model, or pass the .tflite it was built from")
+
+
+__all__ = ["Device", "OnDeviceCheck", "TOLERANCE_STEPS", "check_device", "quantize_samples"]
