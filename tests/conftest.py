@@ -11,6 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))  # tests import openai_server as a plain module
 
 from openai_server import ChatServer  # noqa: E402
+from trained_models import Trained  # noqa: E402
 
 # Nothing in a test may reach a provider or the price map online.
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
@@ -43,3 +44,21 @@ def chat_server() -> Iterator[ChatServer]:
     server = ChatServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def digits() -> Trained:
+    """The digits CNN (tests/trained_models.py), trained once per test process and shared by every file that needs
+    a real trained image classifier. Tests must not change its weights."""
+    pytest.importorskip("keras")
+    from trained_models import digits_cnn
+
+    return digits_cnn()
+
+
+@pytest.fixture(scope="session")
+def digits_int8(digits: Trained) -> bytes:
+    """The digits CNN as a full-integer int8 .tflite (int8 input and output), calibrated on its training split."""
+    from jupyter_tinyml.model.convert import convert
+
+    return convert(digits.model, digits.x_train)

@@ -1,27 +1,43 @@
-"""`make demo`'s notebook, executed headless in a real kernel: offline prep -> train -> convert through the magics."""
+"""`make demo`'s notebook, executed headless in a real kernel: offline prep -> train -> convert -> deploy through
+the magics, ending with the on-device check on the virtual board.
+
+It is also the digits image lifecycle's test: the namespace it leaves is checked against the same contract as the
+recipe chains in test_recipes.py, so the lifecycle is trained once, not twice.
+"""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from lifecycle_contract import CONTRACT, assert_int8_contract, contract_result
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_demo_notebook_runs_offline_end_to_end(tmp_path):
+def demo_script():
+    spec = importlib.util.spec_from_file_location("run_demo", ROOT / "scripts" / "run_demo.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_demo_notebook_runs_offline_end_to_end(tmp_path, capsys, monkeypatch):
     missing = [tool for tool in ("arm-none-eabi-gcc", "qemu-system-arm") if shutil.which(tool) is None]
     if missing and os.environ.get("CI") != "true":
         pytest.skip(f"the demo ends on the virtual board, which needs {', '.join(missing)} "
                     "(apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)")
-    env = {**os.environ, "TINYML_DEMO_OUT": str(tmp_path)}
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "run_demo.py")], env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
+    # What the script sets for itself, restored after the test.
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    returncode = demo_script().main(out=tmp_path, extra_cells=[CONTRACT])
+    printed = capsys.readouterr()
+    assert returncode == 0, printed.err[-3000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["float_accuracy"] >= 0.9
     assert abs(summary["float_accuracy"] - summary["quantized_accuracy"]) <= 0.01  # int8 within 1 point
@@ -39,4 +55,13 @@ def test_demo_notebook_runs_offline_end_to_end(tmp_path):
     generated = [cell for cell in executed.cells if "tinyml-generated" in cell.metadata.get("tags", [])]
     assert len(generated) == 4  # prep, train, convert, deploy: shown below their magics as a person would see them
     assert all(cell.source.startswith("# tinyml ") and "offline recipe" in cell.source for cell in generated)
-    assert "float_accuracy" in done.stdout
+    assert "float_accuracy" in printed.out
+
+    # The digits image lifecycle leaves what the next stage and the firmware need (the recipe chains' contract).
+    stdout = "".join(output.get("text", "") for output in executed.cells[-1].outputs if output.get("name") == "stdout")
+    result = contract_result(stdout)
+    assert_int8_contract(result)
+    assert result["data_kind"] == "image" and result["input_shape"] == [8, 8, 1] and result["input_scale"] == 16.0
+    assert result["feature_stats"] is None
+    assert result["float"] >= 0.95
+    assert (tmp_path / "model.tflite").stat().st_size == result["tflite_bytes"]

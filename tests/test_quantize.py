@@ -1,10 +1,10 @@
 """convert / evaluate / compare on real small models trained here: a digits CNN (8x8x1), a wine MLP, a Conv1D on
-time-series windows and a regression MLP. Each is trained once per module, in a few seconds."""
+time-series windows and a regression MLP. Each is trained once per module, in a few seconds; the digits CNN
+once per test process (conftest.py)."""
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,54 +15,13 @@ from jupyter_tinyml.errors import QuantizationError
 from jupyter_tinyml.model.compare import compare, detect_quantization
 from jupyter_tinyml.model.convert import QUANTIZATION_MODES, convert
 from jupyter_tinyml.model.evaluate import evaluate
+from trained_models import Trained, fit
 
 keras = pytest.importorskip("keras")
 pytest.importorskip("ai_edge_litert")
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
-from sklearn.datasets import load_digits, load_wine  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
+from sklearn.datasets import load_wine  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
-
-
-@dataclass
-class Trained:
-    """A fitted model with its split."""
-
-    model: Any
-    x_train: np.ndarray
-    x_test: np.ndarray
-    y_train: np.ndarray
-    y_test: np.ndarray
-
-
-def fit(layers: list, x: np.ndarray, y: np.ndarray, loss: str, epochs: int, test_size: float | int = 0.2) -> Trained:
-    keras.utils.set_random_seed(0)
-    stratify = y if loss.startswith("sparse") else None
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=test_size, random_state=0, stratify=stratify)
-    model = keras.Sequential([keras.Input(x.shape[1:]), *layers])
-    # A high learning rate and many steps per call into TensorFlow: each model trains in about a second.
-    model.compile(keras.optimizers.Adam(0.01), loss, steps_per_execution=64)
-    model.fit(x_train, y_train, epochs=epochs, batch_size=32, verbose=0)
-    return Trained(model, x_train, x_test, y_train, y_test)
-
-
-@pytest.fixture(scope="module")
-def digits() -> Trained:
-    data = load_digits()
-    x = (data.images / 16.0).astype(np.float32)[..., np.newaxis]
-    layers = [
-        keras.layers.Conv2D(8, 3, activation="relu"),
-        keras.layers.MaxPooling2D(),
-        keras.layers.Flatten(),
-        keras.layers.Dense(32, activation="relu"),
-        keras.layers.Dense(10, activation="softmax"),
-    ]
-    return fit(layers, x, data.target, "sparse_categorical_crossentropy", epochs=8, test_size=360)
-
-
-@pytest.fixture(scope="module")
-def digits_int8(digits: Trained) -> bytes:
-    return convert(digits.model, digits.x_train)
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ from jupyter_tinyml.stages.data_kinds import (
     detect,
     pick_label_column,
 )
+from lifecycle_contract import CONTRACT, assert_int8_contract
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -189,12 +190,6 @@ def test_recipes_say_what_they_need(stage, namespace, message):
 
 # --- prep -> train -> convert in a real kernel ---------------------------------------------------------------
 
-DIGITS = """
-from sklearn.datasets import load_digits
-digits = load_digits()
-images, labels = digits.images, digits.target
-"""
-
 WINE_CSV = """
 import numpy as np
 from pathlib import Path
@@ -224,25 +219,6 @@ accel = np.stack([window(k) for k in gesture]).astype(np.float32)
 del window
 """
 
-CONTRACT = """
-import json, os
-from ai_edge_litert.interpreter import Interpreter as _Interpreter
-_details = _Interpreter(model_content=tflite_model)
-print("RESULT", json.dumps({
-    "x_dtype": str(x_train.dtype), "x_test_dtype": str(x_test.dtype),
-    "y_dtype": str(y_train.dtype), "y_test_dtype": str(y_test.dtype),
-    "num_classes": num_classes, "labels_span": [int(y_train.min()), int(y_train.max())],
-    "input_shape": list(input_shape), "input_shape_is_tuple": isinstance(input_shape, tuple),
-    "class_names": class_names, "data_kind": data_kind,
-    "input_scale": globals().get("input_scale"),
-    "feature_stats": [str(feature_mean.dtype), list(feature_mean.shape), str(feature_std.dtype)]
-                     if "feature_mean" in globals() else None,
-    "epochs": len(history.epoch), "float": float_accuracy, "int8": quantized_accuracy,
-    "magic": tflite_model[4:8].decode(), "tflite_bytes": tflite_bytes,
-    "input_dtype": _details.get_input_details()[0]["dtype"].__name__,
-    "output_dtype": _details.get_output_details()[0]["dtype"].__name__,
-}))
-"""
 
 
 class Kernel:
@@ -311,26 +287,6 @@ def run_chain(kernel: Kernel, cwd: Path, setup: str, requests: dict[str, str]) -
                 kernel.run(source, timeout=180)
         seconds[stage] = round(time.perf_counter() - start, 1)
     return kernel.result(CONTRACT), seconds
-
-
-def assert_int8_contract(result: dict) -> None:
-    assert (result["x_dtype"], result["x_test_dtype"]) == ("float32", "float32")
-    assert (result["y_dtype"], result["y_test_dtype"]) == ("int64", "int64")
-    assert result["labels_span"] == [0, result["num_classes"] - 1]
-    assert len(result["class_names"]) == result["num_classes"] and result["input_shape_is_tuple"]
-    assert result["magic"] == "TFL3" and (result["input_dtype"], result["output_dtype"]) == ("int8", "int8")
-    assert abs(result["int8"] - result["float"]) <= 0.03, result
-
-
-def test_digits_images_chain(kernel, tmp_path):
-    result, seconds = run_chain(kernel, tmp_path, DIGITS, {"prep": "recognise the handwritten digit images"})
-    print(f"\ndigits: float {result['float']:.3f}, int8 {result['int8']:.3f}, {result['tflite_bytes']} bytes, "
-          f"{result['epochs']} epochs, seconds {seconds}")
-    assert_int8_contract(result)
-    assert result["data_kind"] == "image" and result["input_shape"] == [8, 8, 1] and result["input_scale"] == 16.0
-    assert result["feature_stats"] is None
-    assert result["float"] >= 0.95
-    assert (tmp_path / "model.tflite").stat().st_size == result["tflite_bytes"]
 
 
 def test_csv_table_chain(kernel, tmp_path):

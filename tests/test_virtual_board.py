@@ -174,31 +174,16 @@ def test_cycles_are_emulated_instructions(fixture_board: qemu.VirtualBoard) -> N
 
 
 @pytest.fixture(scope="module")
-def digits(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, np.ndarray]:
-    """A small int8 digits CNN (8x8x1 -> conv -> pool -> dense softmax) trained here, and held-out samples."""
+def digits_model(digits, digits_int8) -> tuple[bytes, np.ndarray]:
+    """The shared int8 digits CNN (conftest.py: conv -> pool -> dense -> dense softmax) and its held-out samples."""
     _tools_or_skip()
-    keras = pytest.importorskip("keras")
-    pytest.importorskip("ai_edge_litert")
-    from sklearn.datasets import load_digits
-
-    from jupyter_tinyml.model.convert import convert
-
-    data = load_digits()
-    x = (data.images / 16.0).astype(np.float32)[..., np.newaxis]
-    keras.utils.set_random_seed(0)
-    # batch_size=1: Flatten becomes one RESHAPE (a dynamic batch adds SHAPE/STRIDED_SLICE/PACK).
-    model = keras.Sequential([keras.Input((8, 8, 1), batch_size=1),
-                              keras.layers.Conv2D(8, 3, activation="relu"), keras.layers.MaxPooling2D(2),
-                              keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
-    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", steps_per_execution=64)
-    model.fit(x[:1400], data.target[:1400], epochs=4, batch_size=32, verbose=0)
-    return convert(model, x[:300]), x[1400:]
+    return digits_int8, digits.x_test
 
 
-def test_a_real_model_runs_on_the_virtual_board_like_on_the_host(digits: tuple[bytes, np.ndarray]) -> None:
+def test_a_real_model_runs_on_the_virtual_board_like_on_the_host(digits_model: tuple[bytes, np.ndarray]) -> None:
     from jupyter_tinyml.firmware.c_target import generate_c
 
-    tflite, x_test = digits
+    tflite, x_test = digits_model
     generated = generate_c(tflite, name="digits")
     built = image.build(generated, labels=[str(i) for i in range(10)])
     assert built.ok, built.error_text()
@@ -215,13 +200,13 @@ def test_a_real_model_runs_on_the_virtual_board_like_on_the_host(digits: tuple[b
     assert result.latency_us_median == pytest.approx(np.median(result.cycles) / 1000, abs=1)
 
 
-def test_the_deploy_panel_builds_flashes_and_checks_the_virtual_board(digits: tuple[bytes, np.ndarray],
+def test_the_deploy_panel_builds_flashes_and_checks_the_virtual_board(digits_model: tuple[bytes, np.ndarray],
                                                                       tmp_path: Path) -> None:
     pytest.importorskip("ipywidgets")
     from jupyter_tinyml.firmware.c_target import generate_c
     from jupyter_tinyml.widgets.deploy_panel import DeployPanel
 
-    tflite, x_test = digits
+    tflite, x_test = digits_model
     project = tmp_path / "digits_c"
     project.mkdir()
     for name, text in generate_c(tflite, name="digits").files.items():
