@@ -9,6 +9,13 @@ LAB_SOURCES := $(wildcard labextension/src/*.ts labextension/style/*) labextensi
 
 .PHONY: demo test lint bench clean chromium arm-tools
 
+# The TFLite Micro Arduino library the firmware is built against is the one a person installs (arduino-cli, the
+# IDE, PlatformIO); CI and a checkout beside ../shared use the unchanged copy in ../shared/third_party.
+SHARED_TFLM := $(abspath ../shared/third_party/Chirale_TensorFlowLite)
+ifneq ($(wildcard $(SHARED_TFLM)/library.properties),)
+export TINYML_TFLM_LIBRARY ?= $(SHARED_TFLM)
+endif
+
 $(STAMP): pyproject.toml $(LAB_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	rm -rf jupyter_tinyml/labextension

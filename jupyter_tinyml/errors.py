@@ -379,3 +379,14 @@ class UploadToolError(UploadError):
     def __init__(self, tool: str, port: str, detail: str, recover: str, *, state: str = "", output: str = "") -> None:
         left = f"; {state}" if state else ""
         super().__init__(f"{tool} failed on {port} ({detail}){left} — {recover}", output)
+
+
+class LibraryNotFoundError(ToolNotFoundError):
+    """The TFLite Micro Arduino library the firmware is built against is not installed where a person's tools put
+    it; the message says how to install it and where it was looked for."""
+
+    def __init__(self, name: str, install_hint: str, looked_in: list[str]) -> None:
+        self.name = name
+        self.looked_in = list(looked_in)
+        places = ", ".join(self.looked_in) or "nowhere"
+        super().__init__(f"The TFLite Micro library {name} is not installed: {install_hint} (looked in {places})")
