@@ -247,6 +247,19 @@ class FloatOpsError(QuantizationError):
         self.ops = ops
 
 
+class PerChannelDenseError(QuantizationError):
+    """The model's Dense layers carry per-channel weight scales and the TFLite Micro library the firmware is built
+    with applies one scale to every channel of FULLY_CONNECTED: the board would compute wrong scores."""
+
+    def __init__(self, library: str, count: int) -> None:
+        layers = "Dense layer has" if count == 1 else f"{count} Dense layers have"
+        super().__init__(f"The model's {layers} per-channel weight scales, which {library} computes wrongly (its "
+                         "FULLY_CONNECTED applies one scale to every channel) — convert again with "
+                         "convert(model, x_train), whose default per_channel_dense=False gives per-tensor Dense "
+                         "weights.")
+        self.library = library
+
+
 class ToolNotFoundError(TinyMLError):
     """A program the step needs (arduino-cli, PlatformIO, bossac) is not installed; the message says how to get it."""
 

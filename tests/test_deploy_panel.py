@@ -35,13 +35,30 @@ def digits(tmp_path_factory):
     return tflite, x[1400:], project, folder / "digits.tflite"
 
 
-@pytest.fixture
-def board_port(digits):
-    process = subprocess.Popen([sys.executable, str(PEER), "--model", str(digits[3]), "--board", "nano33ble"],
+def start_board(model: Path, program: list[str]):
+    """A pty board (device_peer.py, or `program` built on it) serving `model`, seen as a Nano 33 BLE sketch."""
+    process = subprocess.Popen([sys.executable, *program, "--model", str(model), "--board", "nano33ble"],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     path = process.stdout.readline().strip()
     info = ListPortInfo(path, skip_link_detection=True)
     info.vid, info.pid = 0x2341, 0x805A  # what a Nano 33 BLE running a sketch shows
+    return process, info
+
+
+@pytest.fixture
+def board_port(digits):
+    process, info = start_board(digits[3], [str(PEER)])
+    yield info
+    process.stdin.close()
+    process.wait(5)
+
+
+@pytest.fixture
+def off_by_two_port(digits):
+    """A board whose lowest output is two steps off on every answer (its top class still agrees)."""
+    from test_serial_link import OFF_BY_STEPS_PEER
+
+    process, info = start_board(digits[3], ["-c", OFF_BY_STEPS_PEER.format(tests=str(PEER.parent), steps=2)])
     yield info
     process.stdin.close()
     process.wait(5)
@@ -57,9 +74,24 @@ def test_panel_detects_the_board_and_runs_the_on_device_check(digits, board_port
     result = panel.check()
     assert result.n == 20 and result.agreement == 1.0 and result.ok
     assert panel.progress.value == 1.0 and panel.progress.bar_style == "success"
-    assert "agreement 100.0%" in panel.status.value and "On-device check" in panel.result.value
+    assert "On-device check passed: agreement 100.0%, largest output difference 0 steps (tolerance 1)" in \
+        panel.status.value and "On-device check" in panel.result.value
     lines = panel.monitor(seconds=0.5)
     assert lines is not None and panel.progress.bar_style == "success"
+
+
+def test_panel_fails_a_board_whose_outputs_differ_beyond_the_tolerance(digits, off_by_two_port):
+    from jupyter_tinyml import DeployPanel
+
+    tflite, x_test, project, _ = digits
+    panel = DeployPanel(project, tflite, samples=x_test, ports=[off_by_two_port], check_samples=10)
+    result = panel.check()
+    assert result.agreement == 1.0 and result.max_abs_diff == 2 and not result.ok
+    assert panel.progress.bar_style == "danger"
+    assert ("On-device check FAILED: agreement 100.0%, largest output difference 2 steps (tolerance 1)"
+            in panel.status.value)
+    assert "exceeds the tolerance of 1 step" in panel.status.value and "FAILS" in panel.result.value
+    assert panel.check(tolerance_steps=2).ok and panel.progress.bar_style == "success"
 
 
 def test_panel_shows_the_projects_own_budget_verdict(digits):
@@ -71,6 +103,8 @@ def test_panel_shows_the_projects_own_budget_verdict(digits):
     project = digits[2]
     panel = DeployPanel(project, digits[0], ports=[])
     header = panel.children[0].value
+    assert f"Target: {html.escape(project.target_reason)}" in header
+    assert project.target_reason == "nano33ble: TFLite Micro — a real board runs the Arduino sketch"
     assert html.escape(project.budget.flash_text()) in header and html.escape(project.budget.ram_text()) in header
     assert html.escape(str(project.budget).splitlines()[0]) in header
 

@@ -116,6 +116,41 @@ def test_every_mode_converts_runs_and_has_its_types(
     assert evaluate(content, digits.x_test, digits.y_test).accuracy > 0.85
 
 
+def weight_scales(content: bytes, op: str) -> list[int]:
+    """How many scales the weights (input 1) of each `op` carry, in execution order."""
+    from jupyter_tinyml.model.tflite import read
+
+    graph = read(content)
+    return [len(graph.tensors[operator.inputs[1]].scales) for operator in graph.operators if operator.name == op]
+
+
+@pytest.mark.parametrize("mode", ["int8", "int8-float-io"])
+def test_dense_weights_get_one_scale_and_convolutions_one_per_channel(digits: Trained, digits_int8: bytes,
+                                                                       mode: str) -> None:
+    """TFLite Micro's Arduino library applies one multiplier per FULLY_CONNECTED: the default gives it that."""
+    from jupyter_tinyml.model.tflite import read
+
+    content = digits_int8 if mode == "int8" else convert(digits.model, digits.x_train, quantization=mode)
+    assert weight_scales(content, "FULLY_CONNECTED") == [1, 1]  # Dense(32), Dense(10)
+    assert weight_scales(content, "CONV_2D") == [8]  # Conv2D(8): TFLite Micro handles per-channel convolutions
+    assert read(content).per_channel_fully_connected == ()
+
+
+def test_per_channel_dense_is_kept_on_request_and_accuracy_stays_without_it(digits: Trained,
+                                                                             digits_int8: bytes) -> None:
+    per_channel = convert(digits.model, digits.x_train, per_channel_dense=True)
+    assert weight_scales(per_channel, "FULLY_CONNECTED") == [32, 10]
+    from jupyter_tinyml.model.tflite import read
+
+    graph = read(per_channel)
+    assert [graph.operators[i].name for i in graph.per_channel_fully_connected] == ["FULLY_CONNECTED"] * 2
+    keras_accuracy = float(np.mean(digits.model.predict(digits.x_test, verbose=0).argmax(axis=1) == digits.y_test))
+    per_tensor_accuracy = evaluate(digits_int8, digits.x_test, digits.y_test).accuracy
+    per_channel_accuracy = evaluate(per_channel, digits.x_test, digits.y_test).accuracy
+    assert keras_accuracy > 0.9
+    assert per_tensor_accuracy >= keras_accuracy - 0.02 and per_tensor_accuracy >= per_channel_accuracy - 0.02
+
+
 def test_dynamic_float16_and_none_need_no_representative_data(digits: Trained) -> None:
     assert convert(digits.model, quantization="dynamic")[4:8] == b"TFL3"
 

@@ -34,6 +34,28 @@ from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 
 PEER = Path(__file__).with_name("device_peer.py")
 LABELS = "zero,one,two,three,four,five,six,seven,eight,nine"
+# device_peer.py's board, whose every INFER answer has its lowest output raised by STEPS int8 steps: what a kernel
+# with the wrong arithmetic (per-channel Dense weights on a one-scale FULLY_CONNECTED) looks like while the top
+# class still agrees.
+OFF_BY_STEPS_PEER = """
+import sys
+import numpy as np
+sys.path.insert(0, {tests!r})
+import device_peer
+
+class OffBySteps(device_peer.Peer):
+    def send(self, text):
+        if isinstance(text, str) and text.startswith("TINYML RESULT "):
+            _, _, hex_text, rest = text.split(" ", 3)
+            output = np.frombuffer(bytes.fromhex(hex_text), np.int8).copy()
+            low = int(output.argmin())
+            output[low] = min(int(output[low]) + {steps}, 127)
+            text = "TINYML RESULT " + output.tobytes().hex() + " " + rest
+        super().send(text)
+
+device_peer.Peer = OffBySteps
+device_peer.main()
+"""
 
 
 def train(outputs: int) -> tuple[bytes, np.ndarray]:
@@ -69,8 +91,10 @@ class Peers:
         self.model = model
         self.processes: list[subprocess.Popen] = []
 
-    def __call__(self, *options: str) -> str:
-        process = subprocess.Popen([sys.executable, str(PEER), "--model", str(self.model), "--labels", LABELS,
+    def __call__(self, *options: str, off_by_steps: int = 0) -> str:
+        program = ["-c", OFF_BY_STEPS_PEER.format(tests=str(PEER.parent), steps=off_by_steps)] if off_by_steps else [
+            str(PEER)]
+        process = subprocess.Popen([sys.executable, *program, "--model", str(self.model), "--labels", LABELS,
                                     "--board", "nano33ble", *options],
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.processes.append(process)
@@ -178,6 +202,31 @@ def test_check_measures_a_one_step_difference_in_output_steps(peer: Peers,
     with BoardLink(peer("--perturb")) as link:
         result = link.check(model, x_test[:10])
     assert result.agreement == 1.0 and result.max_abs_diff == 1 and result.ok  # within rounding
+
+
+@pytest.mark.parametrize("steps", [1, 2])
+def test_a_difference_beyond_the_tolerance_fails_even_when_every_top_class_agrees(
+        peer: Peers, digits: tuple[Path, np.ndarray], steps: int) -> None:
+    from jupyter_tinyml.hardware.device_check import TOLERANCE_STEPS
+
+    model, x_test = digits
+    with BoardLink(peer(off_by_steps=steps), board="nano33ble") as link:
+        result = link.check(model, x_test[:10])
+    assert TOLERANCE_STEPS == result.tolerance_steps == 1
+    assert result.agreement == 1.0 and result.max_abs_diff == steps
+    text = repr(result)
+    if steps == 1:
+        assert result.ok and result.passed and result.problems() == []
+        assert "passes: top class agrees on all 10 samples, largest output difference 1 step (tolerance 1 step)" in text
+    else:
+        assert not result.ok and not result.passed and not result.summary()["ok"]
+        assert result.problems() == ["the largest output difference, 2 steps, exceeds the tolerance of 1 step"]
+        assert "FAILS: the largest output difference, 2 steps, exceeds the tolerance of 1 step" in text
+        assert "2 steps (mean" in text and "tolerance 1 step) — EXCEEDED" in text
+        assert result.summary()["tolerance_steps"] == 1
+        # A stated tolerance of 2 steps lets the same board pass.
+        with BoardLink(peer(off_by_steps=steps)) as link:
+            assert link.check(model, x_test[:10], tolerance_steps=2).ok
 
 
 def test_check_counts_samples_whose_top_class_differs(peer: Peers,

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from ..budget import Budget, check_budget, firmware_overhead
 from .c_code import c_array, float_literal, op_resolver_code, resolver_methods
-from .project import Project, output_is_probability, write_project
+from .project import TARGETS, Project, output_is_probability, write_project
 from .skeleton import REGION_NAMES, default_app, regions, replace_regions
 
 __all__ = [
-    "Budget", "Project", "REGION_NAMES", "c_array", "check_budget", "default_app", "firmware_overhead",
+    "Budget", "Project", "REGION_NAMES", "TARGETS", "c_array", "check_budget", "default_app", "firmware_overhead",
     "float_literal", "op_resolver_code", "output_is_probability", "regions", "replace_regions", "resolver_methods",
     "write_project",
 ]

@@ -13,13 +13,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..budget import Budget, check_budget
-from ..errors import ConfigError
+from ..errors import ConfigError, QuantizationError
 from ..model.tflite import Graph
 from .c_code import labels_c
 from .c_target import CModel, generate_c
 
 if TYPE_CHECKING:
     from ..boards import Board
+
+# How lower() starts its refusal of ops without a kernel.
+_NO_KERNEL = "the C target has no kernel for "
+
 
 @dataclass
 class CProject:
@@ -35,10 +39,12 @@ class CProject:
     budget: Budget
     model: CModel | None = field(repr=False, default=None)
     target: str = "c"
+    target_reason: str = ""  # which target write_project chose and why, in one line
 
     def __repr__(self) -> str:
         return "\n".join([
             f"C project {self.name!r} for the {self.board.name} ({self.board.id}) in {self.root}",
+            *([f"  target:  {self.target_reason}"] if self.target_reason else []),
             f"  files:   {', '.join(path.name for path in self.files)}",
             f"  ops ({len(set(self.ops))}): {', '.join(dict.fromkeys(self.ops))}",
             f"  arena:   {self.arena_bytes:,} B (static memory plan, buffers reused by lifetime)",
@@ -50,11 +56,30 @@ class CProject:
     __str__ = __repr__
 
 
+def c_model_or_gap(graph: Graph, name: str) -> tuple[CModel | None, str]:
+    """The C model of `graph`, or None and what the C target does not cover ("MEAN (over axes [1] of ...)").
+
+    The C target itself decides, by generating the model: a supported op it still cannot lower (MEAN over one
+    axis, a dilated convolution) is refused as surely as an op it has no kernel for."""
+    try:
+        return generate_c(graph, name=name), ""
+    except QuantizationError as error:
+        detail = str(error).split(" — ")[0]  # what it refuses, without the advice meant for the C target alone
+        if detail.startswith(_NO_KERNEL):
+            return None, f"{detail[len(_NO_KERNEL):]} (no kernel)"
+        first_word, _, rest = detail.partition(" ")
+        if first_word in {operator.name for operator in graph.operators}:
+            return None, f"{first_word} ({rest})"
+        return None, f"this model ({detail})"
+
+
 def write_c_project(graph: Graph, board: Board, out_dir: str | os.PathLike[str], labels: Sequence[Any] | None = None,
-                    *, name: str | None = None) -> CProject:
-    """Generate the C model of `graph` for `board` into out_dir/<name>/; checks the board's budget before writing."""
+                    *, name: str | None = None, model: CModel | None = None, target_reason: str = "") -> CProject:
+    """Generate the C model of `graph` for `board` into out_dir/<name>/; checks the board's budget before writing.
+
+    model: the C model already generated for `graph` under this name (write_project's target choice made it)."""
     project_name = name or "tinyml_model"
-    model = generate_c(graph, name=project_name)
+    model = model if model is not None else generate_c(graph, name=project_name)
     names = [str(label) for label in labels] if labels is not None else [str(i) for i in range(model.output_bytes)]
     if len(names) != model.output_bytes:
         raise ConfigError(f"{len(names)} labels for {model.output_bytes} outputs: give one label per class.")
@@ -69,4 +94,5 @@ def write_c_project(graph: Graph, board: Board, out_dir: str | os.PathLike[str],
         path.write_text(text, encoding="utf-8")
         written.append(path)
     return CProject(name=project_name, root=folder, files=written, board=board, ops=list(model.ops),
-                    arena_bytes=model.arena_bytes, flash_bytes=model.weights_bytes, budget=budget, model=model)
+                    arena_bytes=model.arena_bytes, flash_bytes=model.weights_bytes, budget=budget, model=model,
+                    target_reason=target_reason)

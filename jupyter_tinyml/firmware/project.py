@@ -27,16 +27,30 @@ from typing import TYPE_CHECKING, Any
 
 from ..boards import Board, find_board
 from ..budget import Budget
-from ..errors import ConfigError, QuantizationError
+from ..errors import ConfigError, LibraryNotFoundError, PerChannelDenseError, QuantizationError
 from ..model.inspection import inspect
 from ..model.tflite import Graph, TensorInfo, TFLite, model_bytes, read
-from .c_code import c_array, c_string, float32_text, float_literal, op_names, op_resolver_code, recent_ops
+from .c_code import (
+    c_array,
+    c_string,
+    float32_text,
+    float_literal,
+    op_names,
+    op_resolver_code,
+    recent_ops,
+    resolver_methods,
+)
 from .skeleton import REGION_NAMES, SKETCH_TEMPLATE, fill, regions, replace_regions, template
+from .tflm_library import TFLMLibrary, find_library, install_hint
 
 if TYPE_CHECKING:
     from .c_project import CProject
 
 DEFAULT_NAME = "tinyml_model"
+# The library's op resolver: the Add* methods it declares are the ops it can register.
+RESOLVER_HEADER = Path("tensorflow", "lite", "micro", "micro_mutable_op_resolver.h")
+# write_project's targets: the TFLite Micro sketch, the portable C target, or the one that fits the board.
+TARGETS = ("auto", "tflm", "c")
 DEFAULT_BAUD = 115200
 # Arduino's sketch name rule (arduino-cli refuses others): a letter or digit, then letters, digits, "_", "-", ".".
 _SKETCH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
@@ -70,6 +84,10 @@ class Project:
     platformio_board: str | None
     library: str
     notes: list[str] = field(default_factory=list)
+    # The TFLite Micro library found where the person's tools put it (None: not installed yet).
+    installed_library: TFLMLibrary | None = None
+    target_reason: str = ""  # which target write_project chose and why, in one line
+    target: str = "tflm"
 
     @property
     def sketch(self) -> Path:
@@ -93,13 +111,20 @@ class Project:
                  + (f"; arduino-cli --fqbn {self.fqbn}" if self.fqbn else "; no arduino-cli FQBN in the catalogue"),
                  f"  PlatformIO: {self.platformio_ini} (board {self.platformio_board})" if self.platformio_ini
                  else "  PlatformIO: no platformio.ini (the catalogue has no PlatformIO board for this board)",
-                 f"  library:    {self.library}",
+                 f"  library:    {self._library_text()}",
                  f"  ops ({len(self.ops)}):    {', '.join(self.ops)}",
                  f"  arena:      {self.arena_bytes:,} B",
                  f"  {self.budget.flash_text()}",
                  f"  {self.budget.ram_text()}"]
+        if self.target_reason:
+            lines.insert(1, f"  target:     {self.target_reason}")
         lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines)
+
+    def _library_text(self) -> str:
+        if self.installed_library is None:
+            return f"{self.library} is not installed — {install_hint()}"
+        return str(self.installed_library)
 
     __str__ = __repr__
 
@@ -235,33 +260,85 @@ def _build_instructions(name: str, fqbn: str | None, platformio_board: str | Non
 # -------------------------------------------------------------------------------------------- write_project
 
 
+def _virtual(board: Any) -> bool:
+    """The emulated board: it runs the portable C target as well as the TFLite Micro sketch."""
+    return getattr(board, "upload", "") == "qemu"
+
+
+def _library_check(graph: Graph, ops: list[str], out_dir: Path) -> TFLMLibrary | None:
+    """The library the project will be built with (None when not installed); refuses a model it computes wrongly
+    or has no resolver method for (its op resolver header says which ops it registers)."""
+    try:
+        library = find_library(out_dir)
+    except LibraryNotFoundError:
+        return None
+    described = f"{library.name} {library.version} (in {library.root})"
+    if graph.per_channel_fully_connected and not library.per_channel_fully_connected:
+        raise PerChannelDenseError(described, len(graph.per_channel_fully_connected))
+    header = library.source_dir / RESOLVER_HEADER
+    if header.is_file():
+        text = header.read_text(encoding="utf-8", errors="replace")
+        methods = resolver_methods()
+        lacking = [op for op in ops if f" {methods[op]}(" not in text]
+        if lacking:
+            raise QuantizationError(f"{described} has no kernel for {', '.join(lacking)}, which the model uses — "
+                                    "replace those layers, or install a newer release of the library")
+    return library
+
+
 def write_project(tflite: TFLite, board: Board | str, out_dir: str | os.PathLike[str],
                   labels: Sequence[Any] | None = None, app: Mapping[str, str] | None = None, *,
                   name: str | None = None, target: str = "auto") -> Project | CProject:
-    """Write a TFLite Micro firmware project for `board` into `out_dir`; returns what was written.
+    """Write a firmware project for `board` into `out_dir`; returns what was written.
 
     `tflite` is the model (bytes or a .tflite path); `board` a catalogue name or Board; `labels` one name per output
     value (default: the indices); `app` maps region names (firmware.REGION_NAMES) to application glue, the rest keep
     the serial-driven default. `name` names the sketch and the model on the serial line (default "tinyml_model").
-    `target`: "arduino" (a TFLite Micro sketch + platformio.ini, returns Project), "c" (the portable C target: no
-    interpreter, returns c_project.CProject), or "auto": "c" for the virtual board, which runs only C, else "arduino".
+    `target`: "tflm" (the TFLite Micro Arduino sketch + platformio.ini, returns Project; the same sketch on the
+    virtual board), "c" (the portable C target: no interpreter, returns c_project.CProject), or "auto": on the
+    virtual board the C target when it covers every op of the model, else TFLite Micro; on a real board TFLite Micro.
+    The returned project's `target_reason` says which and why in one line.
 
     Raises, before writing anything: QuantizationError when TFLite Micro lacks one of the model's ops or cannot run
-    it; ConfigError when it does not fit the board (flash or RAM, with the numbers), for labels that do not match
-    the outputs, an unknown region, or a model with several inputs or outputs.
+    it, PerChannelDenseError when the installed TFLite Micro library would compute the model's Dense layers wrongly;
+    ConfigError when it does not fit the board (flash or RAM, with the numbers), for labels that do not match
+    the outputs, an unknown region, or a model with several inputs or outputs. A library that is not installed is
+    not an error: the project says how to install it.
     """
-    if target not in ("auto", "arduino", "c"):
-        raise ConfigError(f"Unknown target {target!r}: use 'arduino' (TFLite Micro sketch), 'c' (portable C) or 'auto'.")
-    if target == "c" or (target == "auto" and getattr(_board(board), "upload", "") == "qemu"):
-        if app:
-            raise ConfigError("The portable C target has no application regions: it is driven over serial only.")
-        # Here, not at the top: the C target loads numpy, which the Arduino target does not need.
-        from .c_project import write_c_project
+    if target == "arduino":  # the name this target had before the virtual board could run it too
+        target = "tflm"
+    if target not in TARGETS:
+        raise ConfigError(f"Unknown target {target!r}: use 'tflm' (TFLite Micro sketch), 'c' (portable C) or 'auto'.")
+    # Here, not at the top: the C target loads numpy, which the TFLite Micro target does not need.
+    from .c_project import c_model_or_gap, write_c_project
 
-        return write_c_project(read(model_bytes(tflite)), _board(board), out_dir, labels, name=name)
     data = model_bytes(tflite)
     graph = read(data)
-    target = _board(board)
+    chosen = _board(board)
+    board_id = str(getattr(chosen, "id", ""))
+    c_model = None
+    if target == "c":
+        reason = f"{board_id}: portable C target — asked for (target='c')"
+    elif target == "tflm":
+        reason = f"{board_id}: TFLite Micro — asked for (target='tflm')"
+    elif not _virtual(chosen):
+        reason = f"{board_id}: TFLite Micro — a real board runs the Arduino sketch"
+    else:
+        c_model, gap = c_model_or_gap(graph, name or DEFAULT_NAME)
+        if c_model is not None:
+            target, reason = "c", f"{board_id}: portable C target — covers all {len(set(c_model.ops))} ops"
+        else:
+            target, reason = "tflm", f"{board_id}: TFLite Micro — the C target does not cover {gap}"
+    if target == "c":
+        if app:
+            raise ConfigError("The portable C target has no application regions: it is driven over serial only.")
+        return write_c_project(graph, chosen, out_dir, labels, name=name, model=c_model, target_reason=reason)
+    return _write_tflm_project(data, graph, chosen, Path(out_dir), labels, app, name, reason)
+
+
+def _write_tflm_project(data: bytes, graph: Graph, board: Any, root: Path, labels: Sequence[Any] | None,
+                        app: Mapping[str, str] | None, name: str | None, reason: str) -> Project:
+    """write_project for the TFLite Micro target: everything exact is computed before anything is written."""
     sketch_name = _sketch_name(name)
     library = build_settings()["library"]
 
@@ -274,6 +351,7 @@ def write_project(tflite: TFLite, board: Board | str, out_dir: str | os.PathLike
                                 "again with int8 builtin ops only (TFLITE_BUILTINS_INT8)")
     resolver = op_resolver_code(inspection.ops)
     ops = op_names(inspection.ops)
+    installed = _library_check(graph, ops, root)
 
     input_tensor = _single(inspection.inputs, "input")
     output_tensor = _single(inspection.outputs, "output")
@@ -283,20 +361,20 @@ def write_project(tflite: TFLite, board: Board | str, out_dir: str | os.PathLike
     input_bytes, output_bytes = input_count * input_width, output_count * output_width
     label_texts, notes = _labels(labels, output_count)
 
-    budget = inspection.budget_on(target)
+    budget = inspection.budget_on(board)
     budget.require()
 
-    board_id = str(target.id)
-    baud = int(getattr(target, "baud", None) or DEFAULT_BAUD)
-    fqbn = _text_attribute(target, "fqbn")
-    platformio_board = _text_attribute(target, "platformio", "platformio_board")
-    platform = _platformio_platform(target) if platformio_board else None
+    board_id = str(board.id)
+    baud = int(getattr(board, "baud", None) or DEFAULT_BAUD)
+    fqbn = _text_attribute(board, "fqbn")
+    platformio_board = _text_attribute(board, "platformio", "platformio_board")
+    platform = _platformio_platform(board) if platformio_board else None
     if platformio_board and not platform:
-        notes.append(f"no PlatformIO platform is known for the {target.name} (cpu {getattr(target, 'cpu', '?')!r}); "
+        notes.append(f"no PlatformIO platform is known for the {board.name} (cpu {getattr(board, 'cpu', '?')!r}); "
                      "platformio.ini was not written")
         platformio_board = None
 
-    template_values = {"sketch_name": sketch_name, "board_name": target.name, "board_id": board_id,
+    template_values = {"sketch_name": sketch_name, "board_name": board.name, "board_id": board_id,
                        "library_header": library["header"]}
     sketch = fill(SKETCH_TEMPLATE, **template_values)
     if list(regions(sketch)) != list(REGION_NAMES):  # the skeleton and REGION_NAMES must agree
@@ -329,7 +407,9 @@ def write_project(tflite: TFLite, board: Board | str, out_dir: str | os.PathLike
         notes.append(f"{', '.join(recent)} came to TFLite Micro recently: if {library['name']} fails with "
                      "\"has no member named 'Add…'\", it predates them")
 
-    root = Path(out_dir)
+    if installed is None and graph.per_channel_fully_connected:
+        notes.append("the model's Dense layers have per-channel weight scales: install a TFLite Micro library whose "
+                     "FULLY_CONNECTED computes them, or convert with convert(model, x_train) (per-tensor Dense)")
     sketch_dir = root / sketch_name
     contents: dict[Path, str] = {
         sketch_dir / f"{sketch_name}.ino": sketch,
@@ -344,12 +424,12 @@ def write_project(tflite: TFLite, board: Board | str, out_dir: str | os.PathLike
         contents[sketch_dir / "sketch.yaml"] = fill("sketch.yaml", sketch_name=sketch_name, fqbn=fqbn)
     if platformio_board:
         contents[root / "platformio.ini"] = fill(
-            "platformio.ini", board_name=target.name, board_id=board_id, sketch_name=sketch_name,
+            "platformio.ini", board_name=board.name, board_id=board_id, sketch_name=sketch_name,
             env_name=re.sub(r"[^A-Za-z0-9_]", "_", board_id), platform=platform, platformio_board=platformio_board,
             baud=baud, library_name=library["name"], library_url=library["url"],
             platformio_library=library["platformio"])
     contents[root / "README.md"] = fill(
-        "README.md", sketch_name=sketch_name, board_name=target.name, board_id=board_id, model_name=sketch_name,
+        "README.md", sketch_name=sketch_name, board_name=board.name, board_id=board_id, model_name=sketch_name,
         input_count=input_count, output_count=output_count, baud=baud,
         build_instructions=_build_instructions(sketch_name, fqbn, platformio_board, library),
         budget_text=str(budget).replace("\n  ", "\n- ").replace("fits the", "The model fits the", 1))
@@ -362,6 +442,7 @@ def write_project(tflite: TFLite, board: Board | str, out_dir: str | os.PathLike
             optional.unlink()
     for path, text in contents.items():
         path.write_text(text, encoding="utf-8", newline="\n")
-    return Project(name=sketch_name, root=root, sketch_dir=sketch_dir, files=list(contents), board=target, ops=ops,
+    return Project(name=sketch_name, root=root, sketch_dir=sketch_dir, files=list(contents), board=board, ops=ops,
                    arena_bytes=inspection.arena_bytes, flash_bytes=inspection.flash_bytes, budget=budget, fqbn=fqbn,
-                   platformio_board=platformio_board, library=library["name"], notes=notes)
+                   platformio_board=platformio_board, library=library["name"], notes=notes,
+                   installed_library=installed, target_reason=reason)

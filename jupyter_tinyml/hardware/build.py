@@ -152,7 +152,7 @@ def build(project_dir: str | os.PathLike[str], board: Board | str, *, arduino_cl
     ToolNotFoundError saying what to install.
     """
     board = as_board(board)
-    if board.upload == "qemu":  # the virtual board: the C target compiled for QEMU
+    if board.upload == "qemu":  # the virtual board: the C target, or the TFLite Micro sketch, compiled for QEMU
         return virtual_image.build(project_dir, board, output_dir=output_dir, on_output=on_output, timeout=timeout)
     project = Path(project_dir)
     if not project.is_dir():

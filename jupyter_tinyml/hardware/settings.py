@@ -11,6 +11,11 @@ from dataclasses import dataclass
 # Building
 BUILD_TIMEOUT_S = 900.0  # a first TFLite Micro build compiles the whole library: minutes on a laptop
 VIRTUAL_BUILD_TIMEOUT_S = 300.0  # the C target for the virtual board: one gcc call, seconds
+# A TFLite Micro sketch for the virtual board: its own files compile in seconds, but the first build on a machine
+# also compiles the library into the cache (about 4 minutes on 2 cores, more on a busy machine).
+TFLM_SKETCH_TIMEOUT_S = 300.0  # the sketch's own files and the link, once the library is cached
+TFLM_SOURCE_TIMEOUT_S = 300.0  # one library source (the largest, flatbuffer_conversions.cpp, takes ~10 s)
+TFLM_LOCK_TIMEOUT_S = 1800.0  # another process building the same library archive: wait for it this long
 OUTPUT_DRAIN_S = 5.0  # after a program ended (or was killed), the time its last output may take to be read
 
 # Uploading
@@ -56,6 +61,7 @@ class UploadSettings:
 __all__ = [
     "BOOTLOADER_TIMEOUT_S", "BOOT_TIMEOUT_S", "BUILD_TIMEOUT_S", "DRAIN_WAIT_S", "MONITOR_SLICE_S", "OUTPUT_DRAIN_S",
     "POLL_S", "PORT_READ_TIMEOUT_S", "PROBE_INTERVAL_S", "QEMU_START_POLL_S", "QEMU_STOP_TIMEOUT_S", "QMP_TIMEOUT_S",
-    "READ_SLICE_S", "READY_TIMEOUT_S", "REQUEST_TIMEOUT_S", "RETURN_TIMEOUT_S", "TOUCH_READ_TIMEOUT_S",
+    "READ_SLICE_S", "READY_TIMEOUT_S", "REQUEST_TIMEOUT_S", "RETURN_TIMEOUT_S", "TFLM_LOCK_TIMEOUT_S",
+    "TFLM_SKETCH_TIMEOUT_S", "TFLM_SOURCE_TIMEOUT_S", "TOUCH_READ_TIMEOUT_S",
     "UPLOAD_TIMEOUT_S", "UploadSettings", "VIRTUAL_BUILD_TIMEOUT_S", "WRITE_TIMEOUT_S",
 ]

@@ -2,6 +2,12 @@
 
     tflite = convert(model, x_train)                      # full int8: int8 weights, activations, input, output
 
+Dense layers get one weight scale per layer (per tensor) in the int8 modes: TFLite Micro's CMSIS-NN
+FULLY_CONNECTED, which the Arduino library runs, applies a single output multiplier to every channel, so a Dense
+layer quantized per channel (TensorFlow's default since 2.16) computes wrong scores on the board. Convolutions
+stay per channel: TFLite Micro handles those. `per_channel_dense=True` keeps TensorFlow's default for a runtime
+that supports it.
+
 TensorFlow is imported inside the functions: importing jupyter_tinyml must stay fast.
 """
 from __future__ import annotations
@@ -43,6 +49,7 @@ def convert(
     *,
     max_samples: int = 300,
     seed: int = 0,
+    per_channel_dense: bool = False,
 ) -> bytes:
     """Convert a Keras model to TFLite bytes.
 
@@ -57,6 +64,9 @@ def convert(
         "float16"       float16 weights, float32 compute
         "dynamic"       int8 weights, float activations (dynamic range)
         "none"          float32
+    per_channel_dense: in the int8 modes, quantize Dense (FULLY_CONNECTED) weights with one scale per output
+        channel, as TensorFlow does by default; the default False gives one scale per layer, which every TFLite
+        Micro release computes exactly (write_project refuses per-channel Dense for a library that does not).
     Raises QuantizationError for an unknown mode, missing or mis-shaped representative data, or a model the
     converter cannot turn into the requested kind (naming the op when the converter does, or when an int8
     mode would keep an op in float).
@@ -76,6 +86,8 @@ def convert(
         converter.representative_dataset = representative_dataset(representative_data, input_shape, max_samples, seed)
         # Only int8 builtin kernels: what TFLite Micro and CMSIS-NN run.
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        # TensorFlow's own switch (private, but the only one): per-tensor Dense weights, per-channel convolutions.
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = not per_channel_dense
         if quantization == "int8":
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8

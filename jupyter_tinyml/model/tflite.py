@@ -11,6 +11,7 @@ Contract (what other modules use; nothing else here walks the flatbuffer):
     graph.tensors                    # tuple[Tensor]: name, shape, dtype, quantization, constant data
     graph.input_indices, graph.output_indices, graph.subgraphs, graph.buffers, graph.size
     graph.unsupported_ops            # names TFLite Micro has no kernel for
+    graph.per_channel_fully_connected  # positions of FULLY_CONNECTED ops with per-channel weight scales
 
 Builtin ops are named as in TFLite's BuiltinOperator enum ("CONV_2D"), custom ops by their custom code; tensor
 types as lower-case TensorType names ("int8", "float32"). The schema is the generated module that ships in
@@ -186,6 +187,14 @@ class Graph:
     def unsupported_ops(self) -> list[str]:
         """Names of the ops TFLite Micro has no kernel for (builtin or custom), sorted."""
         return sorted({op.name for op in self.ops if not op.supported_by_tflm})
+
+    @property
+    def per_channel_fully_connected(self) -> tuple[int, ...]:
+        """Positions (in `operators`) of the FULLY_CONNECTED ops whose weights carry one scale per output channel;
+        a TFLite Micro build without per-channel FULLY_CONNECTED computes those with the wrong arithmetic."""
+        return tuple(position for position, operator in enumerate(self.operators)
+                     if operator.name == "FULLY_CONNECTED" and len(operator.inputs) > 1 and operator.inputs[1] >= 0
+                     and len(self.tensors[operator.inputs[1]].scales) > 1)
 
 
 # ------------------------------------------------------------------------------------------- reading

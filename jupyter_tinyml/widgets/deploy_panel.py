@@ -19,6 +19,7 @@ import ipywidgets as widgets
 from ..boards import Board, as_board, catalogue, detect_boards
 from ..errors import TinyMLError
 from ..hardware.build import build as build_project
+from ..hardware.device_check import TOLERANCE_STEPS
 from ..hardware.flash import upload
 from ..hardware.reporter import Reporter
 from ..hardware.serial_link import connect
@@ -170,8 +171,10 @@ class DeployPanel(widgets.VBox):
             self._done(repr(result).splitlines()[0])
         return result
 
-    def check(self, samples: Any = None, limit: int | None = None) -> Any:
-        """Run test samples on the board and on the host int8 model; show agreement and latency."""
+    def check(self, samples: Any = None, limit: int | None = None, tolerance_steps: int = TOLERANCE_STEPS) -> Any:
+        """Run test samples on the board and on the host int8 model; show agreement, the largest output difference
+        and latency. The check fails (red) when a top class differs or an output differs by more than
+        `tolerance_steps` int8 steps."""
         samples = self.samples if samples is None else samples
         if self.tflite is None or samples is None:
             self._fail("The check needs the model and test samples: DeployPanel(project, tflite_model, samples=x_test)")
@@ -180,14 +183,18 @@ class DeployPanel(widgets.VBox):
 
         def run() -> Any:
             with connect(self.board, self.port, ports=self._ports, on_text=self._log_line) as link:
-                return link.check(self.tflite, samples, progress=self._progress, limit=limit or self.check_samples)
+                return link.check(self.tflite, samples, progress=self._progress, limit=limit or self.check_samples,
+                                  tolerance_steps=tolerance_steps)
 
         result = self._attempt(run)
         if result is not None:
             self.check_result = result
             self.result.value = result._repr_html_()
             (self._done if result.ok else self._fail)(
-                f"On-device check: agreement {result.agreement:.1%}, median {result.latency_us_median / 1000:.2f} ms")
+                f"On-device check {'passed' if result.ok else 'FAILED'}: agreement {result.agreement:.1%}, largest "
+                f"output difference {result.max_abs_diff} step{'' if result.max_abs_diff == 1 else 's'} (tolerance "
+                f"{result.tolerance_steps}), median "
+                f"{result.latency_us_median / 1000:.2f} ms" + ("" if result.ok else f" — {result.verdict()}"))
         return result
 
     def monitor(self, seconds: float = 10.0) -> list[str] | None:
@@ -264,6 +271,8 @@ class DeployPanel(widgets.VBox):
         """The project's folder and ops, and its budget verdict (flash and RAM) when write_project computed one."""
         project = self.project
         header = f"<b>Firmware project</b> {html.escape(str(self.project_dir))}"
+        if getattr(project, "target_reason", ""):
+            header += f"<br>Target: {html.escape(project.target_reason)}"
         if not hasattr(project, "ops"):
             return header
         ops = ", ".join(getattr(op, "name", str(op)) for op in project.ops)

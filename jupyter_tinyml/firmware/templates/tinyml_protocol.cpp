@@ -28,7 +28,7 @@ class Writer {
     for (size_t i = 0; i < length; ++i) Char(text[i]);
     return *this;
   }
-  Writer& Unsigned(unsigned long value) {
+  Writer& Unsigned(unsigned long long value) {
     char digits[24];
     size_t count = 0;
     do {
@@ -41,9 +41,9 @@ class Writer {
   Writer& Signed(long value) {
     if (value < 0) {
       Char('-');
-      return Unsigned(0UL - static_cast<unsigned long>(value));
+      return Unsigned(0ULL - static_cast<unsigned long long>(value));
     }
-    return Unsigned(static_cast<unsigned long>(value));
+    return Unsigned(static_cast<unsigned long long>(value));
   }
   Writer& Hex(const uint8_t* bytes, size_t count) {
     static const char kDigits[] = "0123456789abcdef";
@@ -263,7 +263,10 @@ void Protocol::Run(const char* hex, size_t length, bool classify) {
     input[i] = static_cast<uint8_t>(high << 4 | low);
   }
   uint32_t elapsed_us = 0;
+  const bool counting = tinyml_cycle_count != nullptr;
+  const uint64_t start_cycles = counting ? tinyml_cycle_count() : 0;
   const uint8_t* output = hooks_.invoke(&elapsed_us);
+  const uint64_t cycles = counting ? tinyml_cycle_count() - start_cycles : 0;
   if (output == nullptr) {
     out.Text("TINYML ERROR Invoke failed").End();
     return;
@@ -279,7 +282,9 @@ void Protocol::Run(const char* hex, size_t length, bool classify) {
     }
     out.Char(' ').Score(score).End();
   } else {
-    out.Text("TINYML RESULT ").Hex(output, model_.output_bytes).Text(" us=").Unsigned(elapsed_us).End();
+    out.Text("TINYML RESULT ").Hex(output, model_.output_bytes).Text(" us=").Unsigned(elapsed_us);
+    if (counting) out.Text(" cycles=").Unsigned(cycles);
+    out.End();
   }
 }
 

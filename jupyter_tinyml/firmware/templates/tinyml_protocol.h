@@ -38,6 +38,11 @@ struct DeviceHooks {
   void (*write)(const char* text);                 // text to the host, as it is
 };
 
+// Board support that counts processor cycles defines this (the virtual board counts emulated instructions); RESULT
+// lines then report cycles=<n> per inference beside us=. On other boards it stays undefined: a weak reference is
+// null, and RESULT lines carry us= alone.
+extern "C" uint64_t tinyml_cycle_count() __attribute__((weak));
+
 // The output value at `index` as a real number (dequantized with the output's scale and zero point).
 float OutputValue(const ModelDescription& model, const uint8_t* output, size_t index);
 

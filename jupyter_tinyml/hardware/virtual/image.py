@@ -1,5 +1,6 @@
 """The virtual board's firmware image: the portable C target compiled for an emulated Cortex-M4 (QEMU's
-`mps2-an386`).
+`mps2-an386`), or a TFLite Micro Arduino sketch (a folder write_project wrote for target="tflm"), which build()
+hands to tflm.build_sketch.
 
 `build()` compiles the generated C model (firmware/c_target: `generate_c`) with this project's board support
 (firmware/c_target/board: startup, linker script, CMSDK UART driver and the serial protocol in main.c) using
@@ -21,98 +22,24 @@ import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
 from ...boards import Board, as_board
-from ...errors import ConfigError, ToolNotFoundError
+from ...errors import ConfigError
 from ...firmware.c_code import labels_c
 from ..diagnostics import parse_diagnostics
 from ..programs import OutputCallback
-from ..results import BuildResult
 from ..settings import VIRTUAL_BUILD_TIMEOUT_S
+from . import tflm
+from .toolchain import (BOARD_ID, DEFAULT_STACK_BYTES, FLASH_SECTIONS, ICOUNT_SHIFT, INSTALL, LDFLAGS, MACHINE,
+                        RAM_SECTIONS, TOOLS, VirtualBuild, board_sources, image_sizes, measure, missing_tools,
+                        parse_size_output, require_tools)
 
-BOARD_ID = "virtual-cortex-m4"
-MACHINE = "mps2-an386"
-INSTALL = "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
-ICOUNT_SHIFT = 0  # 2^0 ns of virtual time per emulated instruction
 MODEL_FILES = ("model_c.h", "model_c.c", "tinyml_kernels.h", "tinyml_kernels.c")
 # The Cortex-M4 with its single-precision FPU (QEMU's cortex-m4 has one); newlib-nano for memcpy and libm's expf.
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard",
           "-mfpu=fpv4-sp-d16", "-O2", "-ffunction-sections", "-fdata-sections"]
-LDFLAGS = ["-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs", "-Wl,--gc-sections"]
-FLASH_SECTIONS = (".text", ".ARM.extab", ".ARM.exidx", ".data")
-RAM_SECTIONS = (".data", ".bss", ".stack")
-
-
-def board_sources() -> Path:
-    """The folder of board-support C sources and the linker script (firmware/c_target/board)."""
-    return Path(str(resources.files("jupyter_tinyml").joinpath("firmware", "c_target", "board")))
-
-
-TOOLS = ("arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm")
-
-
-def missing_tools(*names: str) -> list[str]:
-    """Which of the programs `names` (default: all the virtual board needs) are not on PATH; newlib counts as
-    "newlib" (the cross compiler comes without its C library in Debian)."""
-    wanted = names or TOOLS
-    missing = [name for name in wanted if shutil.which(name) is None]
-    if "arm-none-eabi-gcc" in wanted and "arm-none-eabi-gcc" not in missing:
-        found = subprocess.run(["arm-none-eabi-gcc", "-print-file-name=libc_nano.a"], capture_output=True,
-                               text=True).stdout.strip()
-        if not os.path.isabs(found):  # gcc echoes the bare name when it has no such library
-            missing.append("newlib")
-    return missing
-
-
-def require_tools(*names: str) -> None:
-    """ToolNotFoundError saying what to install when any of the programs `names` is missing."""
-    missing = missing_tools(*names)
-    if missing:
-        raise ToolNotFoundError(f"{', '.join(missing)} not found — the virtual board needs the Arm cross compiler, "
-                                f"newlib and QEMU: {INSTALL} (Debian/Ubuntu, as root)")
-
-
-# ----------------------------------------------------------------------------------------------- build
-
-
-@dataclass(repr=False)
-class VirtualBuild(BuildResult):
-    """A BuildResult for the virtual board, with the image's sizes: flash = code + constants + .data's initial
-    values, RAM = .data + .bss (the model's arena) + the reserved stack. `sections` holds every allocated section's
-    size (arm-none-eabi-size -A)."""
-
-    elf: Path | None = None
-    flash_bytes: int = 0
-    ram_bytes: int = 0
-    stack_bytes: int = 0
-    sections: dict[str, int] = field(default_factory=dict)
-
-    def headline(self) -> str:
-        if self.ok:
-            return (f"Built for the virtual board ({MACHINE}) in {self.seconds:.1f} s: flash {self.flash_bytes:,} "
-                    f"bytes, RAM {self.ram_bytes:,} bytes (stack {self.stack_bytes:,})")
-        return super().headline()
-
-
-def image_sizes(sections: dict[str, int]) -> tuple[int, int]:
-    """(flash bytes, RAM bytes) from section sizes."""
-    flash = sum(sections.get(name, 0) for name in FLASH_SECTIONS)
-    ram = sum(sections.get(name, 0) for name in RAM_SECTIONS)
-    return flash, ram
-
-
-def parse_size_output(text: str) -> dict[str, int]:
-    """`arm-none-eabi-size -A` output -> {section: bytes} (sections with an address only)."""
-    sizes = {}
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[0].startswith(".") and parts[1].isdigit():
-            sizes[parts[0]] = int(parts[1])
-    return sizes
 
 
 def _model_files(source: Any) -> dict[str, str]:
@@ -137,17 +64,33 @@ def _model_files(source: Any) -> dict[str, str]:
                       "a folder with model_c.h/model_c.c, or a .tflite.")
 
 
+def _holds_sketch_only(source: Any) -> bool:
+    """Whether `source` is a project folder with an Arduino sketch and no generated C model."""
+    if not isinstance(source, (str, os.PathLike)) or not Path(source).is_dir():
+        return False
+    folder = Path(source)
+    has_c_model = (folder / "model_c.h").is_file() or any(folder.glob("*/model_c.h"))
+    return not has_c_model and tflm.sketch_folder(folder) is not None
+
+
 def build(source: Any, board: Board | str = BOARD_ID, *, output_dir: str | os.PathLike[str] | None = None,
           labels: Iterable[str] | None = None, on_output: OutputCallback | None = None,
-          stack_bytes: int = 16 * 1024, timeout: float = VIRTUAL_BUILD_TIMEOUT_S) -> VirtualBuild:
+          stack_bytes: int = DEFAULT_STACK_BYTES, timeout: float | None = None) -> VirtualBuild:
     """Compile the generated C model and the board support into an ELF image for QEMU's mps2-an386.
 
     source: a CModel (firmware.c_target.generate_c), a folder holding model_c.h/model_c.c (default output
     <folder>/build/<board id>), or a .tflite path or bytes. labels: class names CLASSIFY prints. The image goes to
     output_dir/app.elf (with app.map); a compile error is returned (ok=False, diagnostics), not raised; missing tools
     raise ToolNotFoundError saying what to install.
+
+    A folder holding an Arduino sketch (write_project's TFLite Micro project) is built by tflm.build_sketch against
+    the real library with its default (CMSIS-NN) kernels; labels do not apply (the sketch has its own).
     """
     board = as_board(board)
+    if _holds_sketch_only(source):
+        return tflm.build_sketch(source, board, output_dir=output_dir, on_output=on_output, stack_bytes=stack_bytes,
+                                 **({"timeout": timeout} if timeout is not None else {}))
+    timeout = VIRTUAL_BUILD_TIMEOUT_S if timeout is None else timeout
     require_tools("arm-none-eabi-gcc", "arm-none-eabi-size")
     files = _model_files(source)
     missing = [name for name in ("model_c.h", "model_c.c") if name not in files]
@@ -195,8 +138,12 @@ def build(source: Any, board: Board | str = BOARD_ID, *, output_dir: str | os.Pa
                           artifacts={"elf": elf, "map": map_file} if ok else {},
                           diagnostics=parse_diagnostics(output), seconds=time.monotonic() - start, hint=hint,
                           elf=elf if ok else None, stack_bytes=int(stack_bytes))
-    if ok:
-        sizes = subprocess.run(["arm-none-eabi-size", "-A", str(elf)], capture_output=True, text=True, check=True)
-        result.sections = parse_size_output(sizes.stdout)
-        result.flash_bytes, result.ram_bytes = image_sizes(result.sections)
-    return result
+    return measure(result)
+
+
+# The shared parts (toolchain.py) are named here too: callers know them as image.<name>.
+__all__ = [
+    "BOARD_ID", "CFLAGS", "FLASH_SECTIONS", "ICOUNT_SHIFT", "INSTALL", "LDFLAGS", "MACHINE", "MODEL_FILES",
+    "RAM_SECTIONS", "TOOLS", "VirtualBuild", "board_sources", "build", "image_sizes", "missing_tools",
+    "parse_size_output", "require_tools",
+]

@@ -46,3 +46,11 @@ int uart_read_byte(void)
     }
     return (int)(UART_DATA & 0xFFu);
 }
+
+int uart_poll_byte(void)
+{
+    if (!(UART_STATE & STATE_RX_FULL)) {
+        return -1;
+    }
+    return (int)(UART_DATA & 0xFFu);
+}

@@ -1,0 +1,175 @@
+"""A TFLite Micro Arduino sketch built for the virtual board, against the real library.
+
+`build_sketch()` compiles the project that write_project writes for a real board — the .ino, tinyml_model.cpp,
+tinyml_protocol.cpp, model_data.cpp, ... unchanged — with the Arduino-core shim of the emulated board
+(firmware/arduino_shim: Arduino.h, setup()/loop(), Serial over the CMSDK UART, millis()/micros() in virtual time,
+DebugLog) and the board support of the C target (startup, UART, SysTick, linker script), and links the library's
+cached archive (archive.py: compiled once per machine, per version, kernel flavour and flags).
+
+    project = write_project(tflite, board="nano33ble", out_dir="firmware")   # the files a Nano 33 BLE Sense gets
+    built = build_sketch(project.root, kernels="cmsis-nn")                  # or kernels="portable"
+    with qemu.flash(built) as board, BoardLink(board.port, board="virtual-cortex-m4") as link:
+        result = link.check(tflite, x_test[:20])   # result.cycles: emulated instructions per inference
+
+The RESULT lines carry cycles= (emulated instructions, counted as the C target counts them) because the shim
+defines tinyml_protocol's optional cycle counter; on real boards it is absent and they carry us= alone.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from pathlib import Path
+
+from ...boards import Board, as_board
+from ...errors import ConfigError
+from ...firmware.tflm_library import find_library
+from ..diagnostics import parse_diagnostics
+from ..programs import OutputCallback
+from ..settings import TFLM_SKETCH_TIMEOUT_S
+from .archive import (COMMON_FLAGS, CXX_FLAGS, C_FLAGS, KERNELS, TARGET_FLAGS, arduino_sources, check_kernels,
+                      ensure_archive)
+from .toolchain import (BOARD_ID, DEFAULT_STACK_BYTES, ICOUNT_SHIFT, LDFLAGS, VirtualBuild, board_sources, measure,
+                        require_tools)
+
+# The board support the shim builds on; main.c is the C target's protocol loop, which the sketch replaces.
+BOARD_FILES = ("startup.c", "cmsdk_uart.c", "systick.c")
+LINKER_SCRIPT = "mps2_an386.ld"
+SHIM_LINKER_SCRIPT = "cxx_sections.ld"
+# What the Arduino build system compiles from a sketch folder: its own sources, and src/ with its sub-folders.
+SKETCH_SUFFIXES = (".c", ".cpp", ".cc", ".S")
+
+
+def shim_sources() -> Path:
+    """The folder of the Arduino-core shim for the virtual board (firmware/arduino_shim)."""
+    return Path(str(resources.files("jupyter_tinyml").joinpath("firmware", "arduino_shim")))
+
+
+def sketch_folder(project_dir: str | os.PathLike[str]) -> Path | None:
+    """The Arduino sketch folder of a project: the folder itself when it holds an .ino, else the one sub-folder
+    <name>/<name>.ino (write_project's layout); None when there is none."""
+    project = Path(project_dir)
+    if any(project.glob("*.ino")):
+        return project
+    found = [path.parent for path in sorted(project.glob("*/*.ino")) if path.stem == path.parent.name]
+    return found[0] if len(found) == 1 else None
+
+
+def sketch_sources(sketch: Path) -> tuple[list[Path], list[Path]]:
+    """(.ino files, other sources) of a sketch, as the Arduino build system takes them: the .ino named like the
+    folder first, then the others by name; the folder's .c/.cpp/.S files and everything under src/."""
+    inos = sorted(sketch.glob("*.ino"), key=lambda path: (path.stem != sketch.name, path.name))
+    others = sorted(path for path in sketch.iterdir() if path.suffix in SKETCH_SUFFIXES and path.is_file())
+    if (sketch / "src").is_dir():
+        others += sorted(path for path in (sketch / "src").rglob("*") if path.suffix in SKETCH_SUFFIXES)
+    return inos, others
+
+
+def combined_ino(inos: list[Path]) -> str:
+    """The .ino files as one C++ translation unit, as the Arduino build does it: Arduino.h first, each file after a
+    #line naming it, so the compiler's messages point at the .ino. Unlike arduino-cli, no prototypes are generated:
+    glue that calls a function of its own before defining it must declare it (write_project's skeleton does not)."""
+    parts = ["#include <Arduino.h>\n"]
+    for path in inos:
+        parts.append(f'#line 1 "{path}"\n{path.read_text(encoding="utf-8", errors="replace")}\n')
+    return "".join(parts)
+
+
+def _compile(source: Path, target: Path, flags: list[str], deadline: float) -> tuple[int | None, str]:
+    """(exit code or None at the deadline, output) of compiling one source."""
+    compiler = "arm-none-eabi-gcc" if source.suffix == ".c" else "arm-none-eabi-g++"
+    command = [compiler, *flags, "-c", str(source), "-o", str(target)]
+    try:
+        run = subprocess.run(command, capture_output=True, text=True, timeout=max(deadline - time.monotonic(), 1))
+    except subprocess.TimeoutExpired:
+        return None, f"{compiler} did not finish {source.name} in time"
+    return run.returncode, run.stdout + run.stderr
+
+
+def build_sketch(project_dir: str | os.PathLike[str], board: Board | str = BOARD_ID, *, kernels: str = "cmsis-nn",
+                 output_dir: str | os.PathLike[str] | None = None, on_output: OutputCallback | None = None,
+                 stack_bytes: int = DEFAULT_STACK_BYTES, timeout: float = TFLM_SKETCH_TIMEOUT_S) -> VirtualBuild:
+    """Compile the Arduino sketch in `project_dir` for the virtual board against the installed TFLite Micro library.
+
+    kernels: "cmsis-nn" (with the Cortex-M4's DSP extension) or "portable" (CMSIS-NN's portable C path). The image
+    goes to output_dir/app.elf (default <project>/build/<board id>[-portable]) with its map. The library is found
+    as firmware.tflm_library finds it (LibraryNotFoundError saying how to install it) and compiled once per machine
+    into the cache (archive.py; its first build takes minutes and has its own limits). timeout bounds the sketch's
+    own compile and link. A compile error is returned (ok=False, with diagnostics), not raised.
+    """
+    board = as_board(board)
+    require_tools("arm-none-eabi-gcc", "arm-none-eabi-g++", "arm-none-eabi-size")
+    project = Path(project_dir)
+    sketch = sketch_folder(project)
+    if sketch is None:
+        raise ConfigError(f"{project} holds no Arduino sketch (<name>/<name>.ino): pass the folder write_project "
+                          "wrote for a TFLite Micro target.")
+    check_kernels(kernels)
+    library = find_library(project)
+    archive = ensure_archive(library, kernels, on_output=on_output)
+
+    default_out = project / "build" / (board.id if kernels == KERNELS[0] else f"{board.id}-{kernels}")
+    out = Path(output_dir if output_dir is not None else default_out).resolve()
+    objects_dir = out / "objects"
+    if objects_dir.exists():
+        shutil.rmtree(objects_dir)
+    objects_dir.mkdir(parents=True)
+    inos, others = sketch_sources(sketch)
+    ino_unit = objects_dir / f"{sketch.name}.ino.cpp"
+    ino_unit.write_text(combined_ino(inos), encoding="utf-8")
+    support, shim = board_sources(), shim_sources()
+    sources = [ino_unit, *others, *sorted(shim.glob("*.cpp")), *(support / name for name in BOARD_FILES),
+               *arduino_sources(library)]
+    includes = [f"-I{sketch}", f"-I{shim}", f"-I{support}", f"-I{archive.include_dir}"]
+    defines = [f"-DTINYML_ICOUNT_SHIFT={ICOUNT_SHIFT}"]
+
+    def flags(source: Path) -> list[str]:  # the library's own flags, so both sides agree on the C++ ABI
+        return [*COMMON_FLAGS, *(C_FLAGS if source.suffix == ".c" else CXX_FLAGS), *defines, *includes]
+
+    start = time.monotonic()
+    deadline = start + timeout
+    targets = [objects_dir / f"{index:03d}-{source.stem}.o" for index, source in enumerate(sources)]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        runs = list(pool.map(lambda source, target: _compile(source, target, flags(source), deadline),
+                             sources, targets))
+    output = "".join(text for _, text in runs)
+    returncode: int | None = next((code for code, _ in runs if code != 0), 0)
+
+    elf, map_file = out / "app.elf", out / "app.map"
+    command = ["arm-none-eabi-g++", *TARGET_FLAGS, *map(str, targets), str(archive.path),
+               "-T", str(support / LINKER_SCRIPT), "-T", str(shim / SHIM_LINKER_SCRIPT),
+               f"-Wl,--defsym=STACK_SIZE={int(stack_bytes)}", *LDFLAGS, f"-Wl,-Map={map_file}", "-lm", "-o", str(elf)]
+    elf.unlink(missing_ok=True)
+    if returncode == 0:
+        code, text = _link(command, deadline)
+        output += text
+        returncode = code
+    if on_output is not None:
+        for line in output.splitlines():
+            on_output(line)
+    ok = returncode == 0 and elf.is_file()
+    hint = ""
+    if not ok and returncode is None:
+        hint = (f"the sketch did not compile and link within {timeout:g} s and was stopped — build it again with a "
+                "larger timeout=")
+    result = VirtualBuild(ok=ok, tool="arm-none-eabi-g++", board=board.id, command=command, output=output,
+                          returncode=returncode, project_dir=sketch, output_dir=out,
+                          artifacts={"elf": elf, "map": map_file} if ok else {},
+                          diagnostics=parse_diagnostics(output), seconds=time.monotonic() - start, hint=hint,
+                          elf=elf if ok else None, stack_bytes=int(stack_bytes), kernels=kernels)
+    return measure(result)
+
+
+def _link(command: list[str], deadline: float) -> tuple[int | None, str]:
+    try:
+        run = subprocess.run(command, capture_output=True, text=True, timeout=max(deadline - time.monotonic(), 1))
+    except subprocess.TimeoutExpired:
+        return None, "arm-none-eabi-g++ did not finish the link in time"
+    return run.returncode, run.stdout + run.stderr
+
+
+__all__ = ["BOARD_FILES", "KERNELS", "build_sketch", "combined_ino", "shim_sources", "sketch_folder",
+           "sketch_sources"]
