@@ -311,7 +311,7 @@ class TinyMLMagics(Magics):
             if generation.rounds > 1:
                 print(f"{generation.rounds} rounds: check problems went back to the model {generation.rounds - 1} time(s).")
         else:
-            print(f"[tinyml] no model configured: built-in offline recipe for this stage "
+            print("[tinyml] no model configured: built-in offline recipe for this stage "
                   "(set one with %tinyml config model=...).")
         for finding in generation.findings():
             print(f"check: {finding}")

@@ -54,11 +54,12 @@ def board_port(digits):
 
 
 @pytest.fixture
-def off_by_two_port(digits):
-    """A board whose lowest output is two steps off on every answer (its top class still agrees)."""
+def off_by_four_port(digits):
+    """A board whose lowest output is four steps off on every answer (its top class still agrees): beyond the stated
+    tolerance of a TFLite Micro project (device_check.TFLM_TOLERANCE_STEPS, 3)."""
     from test_serial_link import OFF_BY_STEPS_PEER
 
-    process, info = start_board(digits[3], ["-c", OFF_BY_STEPS_PEER.format(tests=str(PEER.parent), steps=2)])
+    process, info = start_board(digits[3], ["-c", OFF_BY_STEPS_PEER.format(tests=str(PEER.parent), steps=4)])
     yield info
     process.stdin.close()
     process.wait(5)
@@ -74,24 +75,28 @@ def test_panel_detects_the_board_and_runs_the_on_device_check(digits, board_port
     result = panel.check()
     assert result.n == 20 and result.agreement == 1.0 and result.ok
     assert panel.progress.value == 1.0 and panel.progress.bar_style == "success"
-    assert "On-device check passed: agreement 100.0%, largest output difference 0 steps (tolerance 1)" in \
+    assert "On-device check passed: agreement 100.0%, largest output difference 0 steps (tolerance 3)" in \
         panel.status.value and "On-device check" in panel.result.value
     lines = panel.monitor(seconds=0.5)
     assert lines is not None and panel.progress.bar_style == "success"
 
 
-def test_panel_fails_a_board_whose_outputs_differ_beyond_the_tolerance(digits, off_by_two_port):
+def test_panel_fails_a_board_whose_outputs_differ_beyond_the_tolerance(digits, off_by_four_port):
     from jupyter_tinyml import DeployPanel
+    from jupyter_tinyml.hardware.device_check import TFLM_TOLERANCE_STEPS
 
     tflite, x_test, project, _ = digits
-    panel = DeployPanel(project, tflite, samples=x_test, ports=[off_by_two_port], check_samples=10)
+    assert project.target == "tflm"
+    panel = DeployPanel(project, tflite, samples=x_test, ports=[off_by_four_port], check_samples=10)
     result = panel.check()
-    assert result.agreement == 1.0 and result.max_abs_diff == 2 and not result.ok
+    assert result.agreement == 1.0 and result.max_abs_diff == 4 and not result.ok
+    assert result.tolerance_steps == TFLM_TOLERANCE_STEPS == 3  # the stated tolerance of a TFLite Micro project
     assert panel.progress.bar_style == "danger"
-    assert ("On-device check FAILED: agreement 100.0%, largest output difference 2 steps (tolerance 1)"
+    assert ("On-device check FAILED: agreement 100.0%, largest output difference 4 steps (tolerance 3)"
             in panel.status.value)
-    assert "exceeds the tolerance of 1 step" in panel.status.value and "FAILS" in panel.result.value
-    assert panel.check(tolerance_steps=2).ok and panel.progress.bar_style == "success"
+    assert "exceeds the tolerance of 3 steps" in panel.status.value and "FAILS" in panel.result.value
+    assert panel.check(tolerance_steps=4).ok and panel.progress.bar_style == "success"
+    assert not panel.check(tolerance_steps=1).ok
 
 
 def test_panel_shows_the_projects_own_budget_verdict(digits):

@@ -26,7 +26,7 @@ from jupyter_tinyml.errors import BuildError, DeviceError, LibraryNotFoundError
 from jupyter_tinyml.firmware.tflm_library import LIBRARY_ENV, TFLMLibrary, find_library
 from jupyter_tinyml.hardware import build as hardware_build
 from jupyter_tinyml.hardware.serial_link import BoardLink
-from jupyter_tinyml.hardware.virtual import archive, image, qemu, tflm
+from jupyter_tinyml.hardware.virtual import archive, image, qemu, tflm, toolchain
 
 SAMPLES = 30
 TOO_SMALL_ARENA = 512  # bytes: the digits CNN's tensors need several KiB
@@ -39,9 +39,9 @@ def _needs(reason: str) -> None:
 
 
 def _tools_or_skip() -> None:
-    missing = image.missing_tools("arm-none-eabi-gcc", "arm-none-eabi-g++", "arm-none-eabi-size", "qemu-system-arm")
+    missing = toolchain.missing_tools("arm-none-eabi-gcc", "arm-none-eabi-g++", "arm-none-eabi-size", "qemu-system-arm")
     if missing:
-        _needs(f"{', '.join(missing)} not installed ({image.INSTALL}, as root)")
+        _needs(f"{', '.join(missing)} not installed ({toolchain.INSTALL}, as root)")
 
 
 def _library_or_skip() -> TFLMLibrary:
@@ -89,7 +89,7 @@ def digits_project(digits_model: tuple[bytes, np.ndarray], tmp_path_factory: pyt
 
 
 @pytest.fixture(scope="module")
-def digits_builds(digits_project: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, image.VirtualBuild]:
+def digits_builds(digits_project: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, toolchain.VirtualBuild]:
     """The digits sketch built once per kernel flavour (the first build on a machine compiles the library)."""
     builds = {}
     for kernels in archive.KERNELS:
@@ -109,7 +109,7 @@ def sketch_copy(project: Path, destination: Path) -> Path:
 
 
 @pytest.mark.parametrize("kernels", archive.KERNELS)
-def test_digits_cnn_runs_exactly_with_both_kernel_flavours(kernels: str, digits_builds: dict[str, image.VirtualBuild],
+def test_digits_cnn_runs_exactly_with_both_kernel_flavours(kernels: str, digits_builds: dict[str, toolchain.VirtualBuild],
                                                            digits_model: tuple[bytes, np.ndarray]) -> None:
     digits_build = digits_builds[kernels]
     tflite, x_test = digits_model
@@ -140,7 +140,7 @@ def project_arena(sketch: Path) -> int:
 
 
 def test_the_dsp_extension_makes_cmsis_nn_faster_than_its_portable_path(
-        digits_builds: dict[str, image.VirtualBuild], digits_model: tuple[bytes, np.ndarray]) -> None:
+        digits_builds: dict[str, toolchain.VirtualBuild], digits_model: tuple[bytes, np.ndarray]) -> None:
     tflite, x_test = digits_model
     cycles = {}
     for kernels, built in digits_builds.items():
@@ -158,7 +158,7 @@ def test_a_too_small_arena_fails_cleanly_with_the_allocate_tensors_line(digits_p
     text = settings.read_text()
     settings.write_text(re.sub(r"kTensorArenaSize = \d+;", f"kTensorArenaSize = {TOO_SMALL_ARENA};", text))
     built = hardware_build.build(project, "virtual-cortex-m4")  # the same dispatch the DeployPanel uses
-    assert built.ok and isinstance(built, image.VirtualBuild) and built.kernels == "cmsis-nn", built.error_text()
+    assert built.ok and isinstance(built, toolchain.VirtualBuild) and built.kernels == "cmsis-nn", built.error_text()
     with qemu.flash(built) as board:
         assert board.ready_line.startswith(f"TINYML ERROR AllocateTensors failed: arena {TOO_SMALL_ARENA} too small")
         start = time.monotonic()
@@ -185,7 +185,7 @@ def test_image_build_takes_a_sketch_folder_and_a_compile_error_comes_back_with_d
     assert "fix the code" in built.headline()
 
 
-def test_a_second_build_takes_the_library_from_the_cache(digits_builds: dict[str, image.VirtualBuild],
+def test_a_second_build_takes_the_library_from_the_cache(digits_builds: dict[str, toolchain.VirtualBuild],
                                                          digits_project: Path, library: TFLMLibrary,
                                                          tmp_path: Path) -> None:
     digits_build = digits_builds["cmsis-nn"]
@@ -308,3 +308,30 @@ def test_a_library_source_that_does_not_compile_is_named(tiny_library: TFLMLibra
     with pytest.raises(BuildError, match=r"(?s)core_a\.cpp does not compile for the virtual board.*nope"):
         archive.ensure_archive(tiny_library, "cmsis-nn")
     assert not archive.archive_path(tiny_library, "cmsis-nn").exists()
+
+
+def test_the_deploy_panel_builds_flashes_and_checks_the_tflm_sketch(digits_model: tuple[bytes, np.ndarray],
+                                                                   tmp_path: Path) -> None:
+    """What a workshop does with a Nano 33 BLE Sense, on the emulated board: write_project picks TFLite Micro when
+    asked, the panel builds the sketch against the real library, flashes it and passes the on-device check."""
+    pytest.importorskip("ipywidgets")
+    from jupyter_tinyml import write_project
+    from jupyter_tinyml.model.tflite import read
+    from jupyter_tinyml.widgets.deploy_panel import DeployPanel
+
+    tflite, x_test = digits_model
+    assert read(tflite).per_channel_fully_connected == ()  # the default conversion, exact on this library
+    project = write_project(tflite, board="virtual-cortex-m4", out_dir=tmp_path, name="digits", target="tflm")
+    assert project.sketch.suffix == ".ino" and "TFLite Micro" in project.target_reason
+    panel = DeployPanel(project, tflite, board="virtual", samples=x_test, check_samples=10, ports=[], repair=None)
+    try:
+        built = panel.build()
+        assert built is not None and built.ok and built.kernels == "cmsis-nn", panel.log_view.value
+        uploaded = panel.flash()
+        assert uploaded is not None and uploaded.method == "qemu" and uploaded.port.startswith("/dev/pts/")
+        checked = panel.check()
+        assert checked is not None and checked.ok and checked.agreement == 1.0 and checked.max_abs_diff <= 1
+        assert checked.cycles is not None and min(checked.cycles) > 1000
+    finally:
+        for board in qemu.running():
+            board.stop()

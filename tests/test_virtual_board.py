@@ -16,7 +16,7 @@ import pytest
 from jupyter_tinyml.boards import find_board
 from jupyter_tinyml.errors import DeviceError, ToolNotFoundError
 from jupyter_tinyml.hardware.serial_link import BoardLink
-from jupyter_tinyml.hardware.virtual import image, qemu
+from jupyter_tinyml.hardware.virtual import image, qemu, toolchain
 
 LOOP_ITERATIONS = 50_000  # the fixture model's busy loop: two instructions per iteration
 
@@ -55,9 +55,9 @@ int tinyml_invoke(const int8_t *input, int8_t *output)
 
 
 def _tools_or_skip() -> None:
-    missing = image.missing_tools()
+    missing = toolchain.missing_tools()
     if missing:
-        reason = f"{', '.join(missing)} not installed ({image.INSTALL}, as root)"
+        reason = f"{', '.join(missing)} not installed ({toolchain.INSTALL}, as root)"
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true and {reason}: the virtual board loop must run in CI")
         pytest.skip(reason)
@@ -69,7 +69,7 @@ def tools() -> None:
 
 
 @pytest.fixture(scope="module")
-def fixture_build(tmp_path_factory: pytest.TempPathFactory) -> image.VirtualBuild:
+def fixture_build(tmp_path_factory: pytest.TempPathFactory) -> toolchain.VirtualBuild:
     _tools_or_skip()
     folder = tmp_path_factory.mktemp("fixture")
     (folder / "model_c.h").write_text(FIXTURE_H)
@@ -78,7 +78,7 @@ def fixture_build(tmp_path_factory: pytest.TempPathFactory) -> image.VirtualBuil
 
 
 @pytest.fixture
-def fixture_board(fixture_build: image.VirtualBuild) -> Iterator[qemu.VirtualBoard]:
+def fixture_board(fixture_build: toolchain.VirtualBuild) -> Iterator[qemu.VirtualBoard]:
     with qemu.flash(fixture_build) as board:
         yield board
     assert not board.running
@@ -112,7 +112,7 @@ def test_missing_tools_say_what_to_install(monkeypatch: pytest.MonkeyPatch, tmp_
 
 
 def test_the_board_image_builds_warning_free_and_reports_flash_and_ram(
-        fixture_build: image.VirtualBuild) -> None:
+        fixture_build: toolchain.VirtualBuild) -> None:
     built = fixture_build
     assert built.ok, built.output
     assert "warning" not in built.output and "-Werror" in built.command and "-Wextra" in built.command
@@ -221,12 +221,13 @@ def test_the_deploy_panel_builds_flashes_and_checks_the_virtual_board(digits_mod
         assert uploaded.port.startswith("/dev/pts/")
         checked = panel.check()
         assert checked is not None and checked.agreement == 1.0 and checked.n == 10, panel.log_view.value
+        assert checked.ok and checked.tolerance_steps == 1  # a C-target folder: the strict tolerance
     finally:
         for board in qemu.running():
             board.stop()
 
 
-def test_no_qemu_outlives_its_board(fixture_build: image.VirtualBuild) -> None:
+def test_no_qemu_outlives_its_board(fixture_build: toolchain.VirtualBuild) -> None:
     board = qemu.flash(fixture_build)
     pid = board.process.pid
     board.stop()

@@ -17,11 +17,20 @@ from .protocol import DeviceInfo, Inference
 from .reporter import Progress
 
 # The largest output difference (in int8 steps) a deployment may show against TFLite's reference kernels and still
-# pass. TFLite Micro and the C target compute integer ops exactly as the reference does; one step is left for
-# rounding in SOFTMAX, which the C target computes in float. A difference beyond it is wrong arithmetic (e.g.
-# per-channel Dense weights on a kernel that applies one scale to every channel), even when the top class happens
-# to agree.
+# pass, per firmware target. The C target computes every integer op exactly as the reference does (0 steps on every
+# model measured); one step is left for SOFTMAX, which it computes in float. TFLite Micro's CMSIS-NN kernels round
+# SOFTMAX and requantization their own way: on the virtual board the digits CNN showed up to 3 steps over 360
+# samples and an FC autoencoder 2, in both kernel flavours, exactly what TFLite Micro's own reference kernels give.
+# Wrong arithmetic is far beyond either (per-channel Dense weights on a kernel that applies one scale to every
+# channel: 17-31 steps), so the check still catches it when the top class happens to agree.
 TOLERANCE_STEPS = 1
+TFLM_TOLERANCE_STEPS = 3
+TOLERANCE_BY_TARGET = {"c": TOLERANCE_STEPS, "tflm": TFLM_TOLERANCE_STEPS}
+
+
+def tolerance_for(target: str | None) -> int:
+    """The stated tolerance for firmware built as `target` ("c" or "tflm"); the strict one when it is unknown."""
+    return TOLERANCE_BY_TARGET.get(target or "", TOLERANCE_STEPS)
 
 
 class Device(Protocol):
@@ -269,4 +278,5 @@ def _require_same_model(device: Device, info: DeviceInfo, n_in: int, n_out: int,
                          "the firmware built from this model, or pass the .tflite it was built from")
 
 
-__all__ = ["Device", "OnDeviceCheck", "TOLERANCE_STEPS", "check_device", "quantize_samples"]
+__all__ = ["Device", "OnDeviceCheck", "TFLM_TOLERANCE_STEPS", "TOLERANCE_STEPS", "check_device", "quantize_samples",
+           "tolerance_for"]

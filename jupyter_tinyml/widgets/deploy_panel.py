@@ -19,7 +19,7 @@ import ipywidgets as widgets
 from ..boards import Board, as_board, catalogue, detect_boards
 from ..errors import TinyMLError
 from ..hardware.build import build as build_project
-from ..hardware.device_check import TOLERANCE_STEPS
+from ..hardware.device_check import tolerance_for
 from ..hardware.flash import upload
 from ..hardware.reporter import Reporter
 from ..hardware.serial_link import connect
@@ -171,10 +171,12 @@ class DeployPanel(widgets.VBox):
             self._done(repr(result).splitlines()[0])
         return result
 
-    def check(self, samples: Any = None, limit: int | None = None, tolerance_steps: int = TOLERANCE_STEPS) -> Any:
+    def check(self, samples: Any = None, limit: int | None = None, tolerance_steps: int | None = None) -> Any:
         """Run test samples on the board and on the host int8 model; show agreement, the largest output difference
         and latency. The check fails (red) when a top class differs or an output differs by more than
-        `tolerance_steps` int8 steps."""
+        `tolerance_steps` int8 steps (default: the stated tolerance of the project's target, device_check)."""
+        if tolerance_steps is None:
+            tolerance_steps = tolerance_for(getattr(self.project, "target", None))
         samples = self.samples if samples is None else samples
         if self.tflite is None or samples is None:
             self._fail("The check needs the model and test samples: DeployPanel(project, tflite_model, samples=x_test)")

@@ -32,9 +32,8 @@ from ..diagnostics import parse_diagnostics
 from ..programs import OutputCallback
 from ..settings import VIRTUAL_BUILD_TIMEOUT_S
 from . import tflm
-from .toolchain import (BOARD_ID, DEFAULT_STACK_BYTES, FLASH_SECTIONS, ICOUNT_SHIFT, INSTALL, LDFLAGS, MACHINE,
-                        RAM_SECTIONS, TOOLS, VirtualBuild, board_sources, image_sizes, measure, missing_tools,
-                        parse_size_output, require_tools)
+from .toolchain import (BOARD_ID, DEFAULT_STACK_BYTES, ICOUNT_SHIFT, INSTALL, LDFLAGS, VirtualBuild, board_sources,
+                        measure, require_tools)
 
 MODEL_FILES = ("model_c.h", "model_c.c", "tinyml_kernels.h", "tinyml_kernels.c")
 # The Cortex-M4 with its single-precision FPU (QEMU's cortex-m4 has one); newlib-nano for memcpy and libm's expf.
@@ -139,11 +138,3 @@ def build(source: Any, board: Board | str = BOARD_ID, *, output_dir: str | os.Pa
                           diagnostics=parse_diagnostics(output), seconds=time.monotonic() - start, hint=hint,
                           elf=elf if ok else None, stack_bytes=int(stack_bytes))
     return measure(result)
-
-
-# The shared parts (toolchain.py) are named here too: callers know them as image.<name>.
-__all__ = [
-    "BOARD_ID", "CFLAGS", "FLASH_SECTIONS", "ICOUNT_SHIFT", "INSTALL", "LDFLAGS", "MACHINE", "MODEL_FILES",
-    "RAM_SECTIONS", "TOOLS", "VirtualBuild", "board_sources", "build", "image_sizes", "missing_tools",
-    "parse_size_output", "require_tools",
-]

@@ -31,7 +31,7 @@ from ..protocol import PREFIX
 from ..reporter import Reporter
 from ..results import BuildResult, UploadResult
 from ..settings import BOOT_TIMEOUT_S, QEMU_START_POLL_S, QEMU_STOP_TIMEOUT_S, QMP_TIMEOUT_S, READ_SLICE_S
-from .image import BOARD_ID, ICOUNT_SHIFT, MACHINE, require_tools
+from .toolchain import BOARD_ID, ICOUNT_SHIFT, MACHINE, require_tools
 
 _READY = re.compile(r"char device redirected to (\S+) \(label serial0\)")
 

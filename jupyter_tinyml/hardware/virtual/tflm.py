@@ -16,6 +16,7 @@ defines tinyml_protocol's optional cycle counter; on real boards it is absent an
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -30,8 +31,8 @@ from ...firmware.tflm_library import find_library
 from ..diagnostics import parse_diagnostics
 from ..programs import OutputCallback
 from ..settings import TFLM_SKETCH_TIMEOUT_S
-from .archive import (COMMON_FLAGS, CXX_FLAGS, C_FLAGS, KERNELS, TARGET_FLAGS, arduino_sources, check_kernels,
-                      ensure_archive)
+from .archive import (COMMON_FLAGS, CXX_FLAGS, C_FLAGS, KERNELS, TARGET_FLAGS, arduino_sources, cache_key,
+                      cache_root, check_kernels, ensure_archive)
 from .toolchain import (BOARD_ID, DEFAULT_STACK_BYTES, ICOUNT_SHIFT, LDFLAGS, VirtualBuild, board_sources, measure,
                         require_tools)
 
@@ -89,6 +90,24 @@ def _compile(source: Path, target: Path, flags: list[str], deadline: float) -> t
     return run.returncode, run.stdout + run.stderr
 
 
+def support_digest(*folders: Path) -> str:
+    """A hash of every file in the board-support folders: their sources and the headers those include."""
+    digest = hashlib.sha256()
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\1")
+    return digest.hexdigest()
+
+
+def cached_object(source: Path, flags: list[str], context: str) -> Path:
+    """Where the object of `source` is kept in the cache: named by the hash of its flags, its text and `context`
+    (what its includes depend on: the support folders, the library, and for a sketch's own files the sketch folder),
+    so only a changed file, header or flag compiles again."""
+    digest = hashlib.sha256("\0".join([*flags, context, source.name]).encode() + source.read_bytes()).hexdigest()
+    return cache_root() / "objects" / f"{source.stem}-{digest[:20]}.o"
+
+
 def build_sketch(project_dir: str | os.PathLike[str], board: Board | str = BOARD_ID, *, kernels: str = "cmsis-nn",
                  output_dir: str | os.PathLike[str] | None = None, on_output: OutputCallback | None = None,
                  stack_bytes: int = DEFAULT_STACK_BYTES, timeout: float = TFLM_SKETCH_TIMEOUT_S) -> VirtualBuild:
@@ -131,10 +150,26 @@ def build_sketch(project_dir: str | os.PathLike[str], board: Board | str = BOARD
 
     start = time.monotonic()
     deadline = start + timeout
-    targets = [objects_dir / f"{index:03d}-{source.stem}.o" for index, source in enumerate(sources)]
+    # Objects are kept in the cache by what they depend on, so a build compiles only what changed: the shim, the
+    # board support and the library's Arduino files once per machine, the sketch's files once per content (the two
+    # kernel flavours share them: only the archive's CMSIS-NN objects differ).
+    own = len(others) + 1
+    shared = f"{support_digest(support, shim)} {library.version} {cache_key(library)}"
+    sketch_context = f"{shared} {support_digest(sketch)} {combined_ino(inos)}"
+    targets = [cached_object(source, flags(source), sketch_context if index < own else shared)
+               for index, source in enumerate(sources)]
+    pending = [(source, target) for source, target in zip(sources, targets) if not target.is_file()]
+    (cache_root() / "objects").mkdir(parents=True, exist_ok=True)
+
+    def compile_one(source: Path, target: Path) -> tuple[int | None, str]:
+        partial = target.with_name(f"{target.stem}.{os.getpid()}.part.o")  # never a half-written cached object
+        code, text = _compile(source, partial, flags(source), deadline)
+        if code == 0:
+            os.replace(partial, target)
+        return code, text
+
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        runs = list(pool.map(lambda source, target: _compile(source, target, flags(source), deadline),
-                             sources, targets))
+        runs = list(pool.map(lambda item: compile_one(*item), pending))
     output = "".join(text for _, text in runs)
     returncode: int | None = next((code for code, _ in runs if code != 0), 0)
 
