@@ -62,3 +62,29 @@ def digits_int8(digits: Trained) -> bytes:
     from jupyter_tinyml.model.convert import convert
 
     return convert(digits.model, digits.x_train)
+
+
+@pytest.fixture
+def no_tflm_library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A person who has not installed the TFLite Micro library: no TINYML_TFLM_LIBRARY, no Arduino folder setting,
+    an empty home folder (returned). A test puts a library where it wants one."""
+    from jupyter_tinyml.firmware import tflm_library
+
+    monkeypatch.delenv(tflm_library.LIBRARY_ENV, raising=False)
+    monkeypatch.delenv(tflm_library.ARDUINO_USER_ENV, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def no_stray_qemu() -> Iterator[None]:
+    """Fails the test that leaves a QEMU virtual board running (and stops it)."""
+    from jupyter_tinyml.hardware.virtual import qemu
+
+    yield
+    left = qemu.running()
+    for board in left:
+        board.stop()
+    assert not left, f"a test left QEMU running: {left}"

@@ -38,15 +38,6 @@ def real_library() -> Path:
     return folder
 
 
-@pytest.fixture
-def no_library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A person who has not installed the library: no setting, an empty home folder."""
-    monkeypatch.delenv(LIBRARY_ENV, raising=False)
-    monkeypatch.delenv(tflm_library.ARDUINO_USER_ENV, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    (tmp_path / "home").mkdir()
-    return tmp_path / "home"
-
 
 @pytest.fixture
 def with_real_library(monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -176,7 +167,7 @@ def test_the_c_target_computes_per_channel_dense_and_is_not_refused(per_channel_
 
 
 def test_a_library_with_per_channel_fully_connected_takes_per_channel_dense(per_channel_digits: bytes,
-                                                                           no_library: Path, tmp_path: Path) -> None:
+                                                                           no_tflm_library: Path, tmp_path: Path) -> None:
     out_dir = tmp_path / "fw"
     # The project's own PlatformIO copy is the one it builds with: find_library(out_dir) looks there first.
     fake_library(out_dir / ".pio" / "libdeps" / "nano33ble" / "Chirale_TensorFLowLite", version="3.0.0",
@@ -190,7 +181,7 @@ def test_a_library_with_per_channel_fully_connected_takes_per_channel_dense(per_
 
 
 def test_without_the_library_the_project_is_written_and_says_how_to_install_it(per_channel_digits: bytes,
-                                                                              digits_int8: bytes, no_library: Path,
+                                                                              digits_int8: bytes, no_tflm_library: Path,
                                                                               tmp_path: Path) -> None:
     project = write_project(digits_int8, "nano33ble", tmp_path / "fw")
     assert project.installed_library is None and project.sketch.is_file()
@@ -203,7 +194,7 @@ def test_without_the_library_the_project_is_written_and_says_how_to_install_it(p
     assert any("per-channel weight scales" in note and "convert(model, x_train)" in note for note in later.notes)
 
 
-def test_an_op_the_installed_library_cannot_register_is_refused(conv1d_recipe_int8: bytes, no_library: Path,
+def test_an_op_the_installed_library_cannot_register_is_refused(conv1d_recipe_int8: bytes, no_tflm_library: Path,
                                                                 tmp_path: Path) -> None:
     from jupyter_tinyml.errors import QuantizationError
     from jupyter_tinyml.firmware.project import RESOLVER_HEADER

@@ -22,15 +22,13 @@ def fake_library(folder: Path, *, version: str = "2.0.0", per_channel: bool = Fa
     return folder
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty home folder and no library setting: nothing is found unless a test puts it there."""
-    monkeypatch.delenv(LIBRARY_ENV, raising=False)
-    monkeypatch.delenv(tflm_library.ARDUINO_USER_ENV, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    (tmp_path / "home").mkdir()
-    return tmp_path / "home"
 
+
+@pytest.fixture
+def home(no_tflm_library: Path) -> Path:
+    """The empty home folder of a person without the library (conftest.py): nothing is found unless a test puts it
+    there."""
+    return no_tflm_library
 
 def test_found_in_the_arduino_libraries_folder_under_its_install_name(home: Path) -> None:
     fake_library(home / "Arduino" / "libraries" / "Chirale_TensorFLowLite")

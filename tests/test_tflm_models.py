@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,6 +25,8 @@ import pytest
 from jupyter_tinyml.errors import LibraryNotFoundError
 from jupyter_tinyml.firmware.tflm_library import find_library
 from jupyter_tinyml.hardware.virtual import toolchain
+
+pytestmark = pytest.mark.usefixtures("no_stray_qemu")
 
 SAMPLES = 20
 KERNELS = ("cmsis-nn", "portable")
@@ -56,16 +58,6 @@ def board_ready() -> None:
     if reason:
         pytest.skip(reason)
 
-
-@pytest.fixture(autouse=True)
-def no_stray_qemu() -> Iterator[None]:
-    from jupyter_tinyml.hardware.virtual import qemu
-
-    yield
-    left = qemu.running()
-    for board in left:
-        board.stop()
-    assert not left, f"a test left QEMU running: {left}"
 
 
 # ------------------------------------------------------------------------------------------------- the models

@@ -17,7 +17,6 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -27,6 +26,8 @@ from jupyter_tinyml.firmware.tflm_library import LIBRARY_ENV, TFLMLibrary, find_
 from jupyter_tinyml.hardware import build as hardware_build
 from jupyter_tinyml.hardware.serial_link import BoardLink
 from jupyter_tinyml.hardware.virtual import archive, image, qemu, tflm, toolchain
+
+pytestmark = pytest.mark.usefixtures("no_stray_qemu")
 
 SAMPLES = 30
 TOO_SMALL_ARENA = 512  # bytes: the digits CNN's tensors need several KiB
@@ -52,14 +53,6 @@ def _library_or_skip() -> TFLMLibrary:
         _needs(str(error))
         raise
 
-
-@pytest.fixture(autouse=True)
-def no_stray_qemu() -> Iterator[None]:
-    yield
-    left = qemu.running()
-    for board in left:
-        board.stop()
-    assert not left, f"a test left QEMU running: {left}"
 
 
 @pytest.fixture(scope="module")
@@ -239,6 +232,7 @@ BUILD_IN_ANOTHER_PROCESS = """\
 import sys
 from jupyter_tinyml.firmware.tflm_library import find_library
 from jupyter_tinyml.hardware.virtual import archive
+
 built = archive.ensure_archive(find_library(), sys.argv[1], on_output=print)
 print("ARCHIVE", built.path)
 """

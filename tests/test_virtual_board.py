@@ -18,6 +18,8 @@ from jupyter_tinyml.errors import DeviceError, ToolNotFoundError
 from jupyter_tinyml.hardware.serial_link import BoardLink
 from jupyter_tinyml.hardware.virtual import image, qemu, toolchain
 
+pytestmark = pytest.mark.usefixtures("no_stray_qemu")
+
 LOOP_ITERATIONS = 50_000  # the fixture model's busy loop: two instructions per iteration
 
 # A hand-written stand-in for generate_c's output, for the board tests only: output = a fixed function of the
@@ -83,14 +85,6 @@ def fixture_board(fixture_build: toolchain.VirtualBuild) -> Iterator[qemu.Virtua
         yield board
     assert not board.running
 
-
-@pytest.fixture(autouse=True)
-def no_stray_qemu() -> Iterator[None]:
-    yield
-    left = qemu.running()
-    for board in left:
-        board.stop()
-    assert not left, f"a test left QEMU running: {left}"
 
 
 def test_the_catalogue_has_the_virtual_board() -> None:
