@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 # sources reinstalls, and removing the old build makes the hook build it again.
 LAB_SOURCES := $(wildcard labextension/src/*.ts labextension/style/*) labextension/package.json labextension/package-lock.json
 
-.PHONY: demo test lint bench clean chromium arm-tools
+.PHONY: demo test lint bench clean chromium arm-tools tflm-library
 
 # The TFLite Micro Arduino library the firmware is built against is the one a person installs (arduino-cli, the
 # IDE, PlatformIO); CI and a checkout beside ../shared use the unchanged copy in ../shared/third_party.
@@ -48,9 +48,15 @@ demo: $(STAMP) arm-tools
 lint: $(STAMP)
 	cd labextension && { test -x node_modules/.bin/eslint || npm ci --no-audit --no-fund; } && npm run --silent lint:check
 
+# The TFLite Micro library compiled for the virtual board (both kernel flavours) into the user cache, once per machine
+# (about 4 minutes on 2 cores the first time, nothing after): done before the tests, whose per-test time limit a first
+# build would exceed.
+tflm-library: $(STAMP) arm-tools
+	@if [ -n "$$TINYML_TFLM_LIBRARY" ]; then $(PY) -m jupyter_tinyml.hardware.virtual.archive; fi
+
 # One worker per core, a test file per worker (its module fixtures stay once per file): most of the suite waits on
 # kernels, JupyterLab, Chromium and QEMU, so two cores run it in about 60% of the serial time.
-test: $(STAMP) lint chromium arm-tools
+test: $(STAMP) lint chromium arm-tools tflm-library
 	LITELLM_LOCAL_MODEL_COST_MAP=True $(PY) -m pytest -q -n auto --dist loadfile
 
 bench: $(STAMP)

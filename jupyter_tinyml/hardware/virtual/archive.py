@@ -262,8 +262,29 @@ def ensure_archive(library: TFLMLibrary, kernels: str = "cmsis-nn", *,
     return LibraryArchive(library, kernels, path, seconds)
 
 
+def main() -> int:
+    """`python -m jupyter_tinyml.hardware.virtual.archive`: compile the found library for the virtual board in both
+    kernel flavours now (minutes, once per machine), so that a later build or test takes seconds."""
+    from ...errors import TinyMLError
+    from ...firmware.tflm_library import find_library
+
+    try:
+        library = find_library()
+        for kernels in KERNELS:
+            built = ensure_archive(library, kernels, on_output=print)
+            print(f"{library.name} {library.version} ({kernels}): {built.path}")
+    except TinyMLError as error:
+        print(error)
+        return 1
+    return 0
+
+
 __all__ = [
     "ARCHIVE_NAME", "CACHE_ENV", "COMMON_FLAGS", "CXX_FLAGS", "C_FLAGS", "KERNELS", "KERNEL_FLAGS", "LibraryArchive",
     "TARGET_FLAGS", "archive_path", "archive_sources", "arduino_sources", "build_lock", "cache_key", "cache_root",
-    "check_kernels", "compile_flags", "compile_objects", "compiler_version", "ensure_archive", "object_name",
+    "check_kernels", "compile_flags", "compile_objects", "compiler_version", "ensure_archive", "main", "object_name",
 ]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
