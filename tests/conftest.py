@@ -11,12 +11,16 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))  # tests import openai_server as a plain module
 
 from openai_server import ChatServer  # noqa: E402
+from prerequisites import SHARED_TFLM_LIBRARY  # noqa: E402
 from trained_models import Trained  # noqa: E402
 
 # Nothing in a test may reach a provider or the price map online.
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 for variable in ("TINYML_MODEL", "TINYML_API_BASE", "TINYML_API_KEY", "TINYML_BOARD", "OPENAI_API_KEY"):
     os.environ.pop(variable, None)
+# As `make test` does: the shared copy of the TFLite Micro library, unless the machine names its own.
+if (SHARED_TFLM_LIBRARY / "library.properties").is_file():
+    os.environ.setdefault("TINYML_TFLM_LIBRARY", str(SHARED_TFLM_LIBRARY))
 
 
 @pytest.fixture

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import shutil
 from pathlib import Path
 
 import nbformat
-import pytest
 
 from lifecycle_contract import CONTRACT, assert_int8_contract, contract_result
+from prerequisites import require_arm_tools
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,10 +26,7 @@ def demo_script():
 
 
 def test_demo_notebook_runs_offline_end_to_end(tmp_path, capsys, monkeypatch):
-    missing = [tool for tool in ("arm-none-eabi-gcc", "qemu-system-arm") if shutil.which(tool) is None]
-    if missing and os.environ.get("CI") != "true":
-        pytest.skip(f"the demo ends on the virtual board, which needs {', '.join(missing)} "
-                    "(apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)")
+    require_arm_tools()  # the demo ends on the virtual board
     # What the script sets for itself, restored after the test.
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")

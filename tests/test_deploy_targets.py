@@ -4,7 +4,6 @@ library would compute wrongly (per-channel Dense weights) is refused before anyt
 from __future__ import annotations
 
 import difflib
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,8 @@ from jupyter_tinyml.firmware import tflm_library
 from jupyter_tinyml.firmware.c_project import CProject
 from jupyter_tinyml.firmware.project import Project, write_project
 from jupyter_tinyml.firmware.tflm_library import LIBRARY_ENV
-from test_tflm_library import SHARED, fake_library
+from prerequisites import require_tflm_library
+from test_tflm_library import fake_library
 from trained_models import Trained
 
 keras = pytest.importorskip("keras")
@@ -27,23 +27,18 @@ BOARD_FREE_FILES = ("model_data.h", "model_data.cpp", "op_resolver.h", "tinyml_m
                     "tinyml_protocol.h", "tinyml_protocol.cpp")
 
 
+@pytest.fixture(scope="module")
 def real_library() -> Path:
-    """The TFLite Micro Arduino library this machine has (TINYML_TFLM_LIBRARY, else the shared copy)."""
-    folder = Path(os.environ.get(LIBRARY_ENV) or SHARED)
-    if not (folder / "library.properties").is_file():
-        reason = f"no TFLite Micro Arduino library at {folder} (set {LIBRARY_ENV})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true and {reason}: the library checks must run in CI")
-        pytest.skip(reason)
-    return folder
+    """The TFLite Micro Arduino library this machine has (TINYML_TFLM_LIBRARY: conftest and `make test` point it at
+    the shared copy)."""
+    return require_tflm_library().root
 
 
 
 @pytest.fixture
-def with_real_library(monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = real_library()
-    monkeypatch.setenv(LIBRARY_ENV, str(folder))
-    return folder
+def with_real_library(real_library: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv(LIBRARY_ENV, str(real_library))
+    return real_library
 
 
 @pytest.fixture(scope="module")
@@ -194,13 +189,14 @@ def test_without_the_library_the_project_is_written_and_says_how_to_install_it(p
     assert any("per-channel weight scales" in note and "convert(model, x_train)" in note for note in later.notes)
 
 
-def test_an_op_the_installed_library_cannot_register_is_refused(conv1d_recipe_int8: bytes, no_tflm_library: Path,
-                                                                tmp_path: Path) -> None:
+def test_an_op_the_installed_library_cannot_register_is_refused(conv1d_recipe_int8: bytes, real_library: Path,
+                                                                 no_tflm_library: Path,
+                                                                 tmp_path: Path) -> None:
     from jupyter_tinyml.errors import QuantizationError
     from jupyter_tinyml.firmware.project import RESOLVER_HEADER
 
     # The real library registers every op of the recipe's model (MEAN included) ...
-    real = (real_library() / "src" / RESOLVER_HEADER).read_text()
+    real = (real_library / "src" / RESOLVER_HEADER).read_text()
     assert "TfLiteStatus AddMean(" in real
     # ... an older copy in the project's PlatformIO folder whose resolver lacks AddMean does not.
     old = fake_library(tmp_path / "fw" / ".pio" / "libdeps" / "virtual" / "Chirale_TensorFLowLite", version="1.0.0")

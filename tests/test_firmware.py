@@ -11,7 +11,6 @@ the skeleton calls. Without the library or the Arm compiler those tests skip wit
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import shutil
 import struct
@@ -34,6 +33,7 @@ from jupyter_tinyml.errors import ConfigError, QuantizationError  # noqa: E402
 from jupyter_tinyml.firmware import skeleton  # noqa: E402
 from jupyter_tinyml.model.inspection import inspect  # noqa: E402
 from jupyter_tinyml.model.tflite import tflm_builtin_ops, tflm_custom_ops  # noqa: E402
+from prerequisites import require_arm_tools, require_tflm_library  # noqa: E402
 
 GXX = shutil.which("g++")
 ARM_GXX = shutil.which("arm-none-eabi-g++")
@@ -501,27 +501,10 @@ GLUE = {"app-globals": "float features[kInputCount];\nunsigned long last_ms = 0;
                     "    Serial.println(score + DequantizeOutput(0));\n  }\n}"}
 
 
-def needed(what: str, reason: str) -> None:
-    """Skip for lack of `what`, except under CI=true, where the real-library checks must run."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true and {reason}: the sketch must be compiled against the real {what} in CI")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def library_src() -> Path:
     """The real library's src/ folder, which arduino-cli and PlatformIO put on the include path."""
-    from jupyter_tinyml.errors import LibraryNotFoundError
-    from jupyter_tinyml.firmware.tflm_library import find_library
-
-    shared = Path(__file__).resolve().parents[2] / "shared" / "third_party" / "Chirale_TensorFlowLite"
-    try:
-        library = find_library()
-    except LibraryNotFoundError as error:
-        if not (shared / "library.properties").is_file():
-            needed("library", str(error))
-        library = SimpleNamespace(source_dir=shared / "src")
-    return library.source_dir
+    return require_tflm_library().source_dir
 
 
 @pytest.fixture(scope="module")
@@ -579,9 +562,7 @@ def test_the_op_resolver_uses_methods_the_real_library_has(projects: dict[str, f
 def test_nano_33_ble_sense_sketch_compiles_for_its_cortex_m4f(projects: dict[str, firmware.Project],
                                                              library_src: Path, core_stubs: Path,
                                                              tmp_path: Path) -> None:
-    if ARM_GXX is None:
-        needed("Arm compiler", "arm-none-eabi-g++ is not installed (apt-get install gcc-arm-none-eabi "
-                               "libnewlib-arm-none-eabi)")
+    require_arm_tools("arm-none-eabi-g++")
     project = projects["cnn"]
     assert project.board.id == "nano33ble" and "Cortex-M4F" in project.board.cpu
     flags = [*CORTEX_M4F_FLAGS, "-pedantic", f"-I{core_stubs}", "-isystem", str(library_src),

@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+
+from prerequisites import unavailable
 
 LABEXTENSION = Path(__file__).resolve().parents[1] / "labextension"
 VENV_BIN = Path(sys.executable).parent
@@ -17,10 +18,7 @@ VENV_BIN = Path(sys.executable).parent
 def require_node() -> str:
     npm = shutil.which("npm")
     if npm is None:
-        reason = "the lab extension's unit tests need node and npm"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        unavailable("the lab extension's unit tests need node and npm (apt-get install nodejs npm)")
     return npm
 
 

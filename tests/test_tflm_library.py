@@ -1,7 +1,6 @@
 """Finding the TFLite Micro Arduino library where a person's tools put it, and reading what it computes right."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -9,8 +8,9 @@ import pytest
 from jupyter_tinyml.errors import LibraryNotFoundError, ToolNotFoundError
 from jupyter_tinyml.firmware import tflm_library
 from jupyter_tinyml.firmware.tflm_library import LIBRARY_ENV, find_library
+from prerequisites import SHARED_TFLM_LIBRARY as SHARED
+from prerequisites import unavailable
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "third_party" / "Chirale_TensorFlowLite"
 
 
 def fake_library(folder: Path, *, version: str = "2.0.0", per_channel: bool = False) -> Path:
@@ -78,11 +78,18 @@ def test_per_channel_fully_connected_is_read_from_the_kernel_source(home: Path, 
 def test_the_shared_copy_is_found_through_the_setting_and_lacks_per_channel_dense(
         home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if not SHARED.is_dir():
-        reason = f"no TFLite Micro Arduino library at {SHARED}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true and {reason}: CI lays shared/ beside the clone")
-        pytest.skip(reason)
+        unavailable(f"no TFLite Micro Arduino library at {SHARED}")
     monkeypatch.setenv(LIBRARY_ENV, str(SHARED))
     found = find_library()
     assert found.version == "2.0.0" and (found.source_dir / "Chirale_TensorFlowLite.h").is_file()
     assert not found.per_channel_fully_connected  # the fact issue 10 reports, read from its source
+
+
+def test_a_missing_prerequisite_skips_here_and_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one rule every hardware, library and browser test follows when the machine lacks something."""
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no such tool"):
+        unavailable("no such tool")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true and no such tool"):
+        unavailable("no such tool")

@@ -15,16 +15,13 @@ newlib and qemu-system-arm; without them the file skips with the reason, except 
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from jupyter_tinyml.errors import LibraryNotFoundError
-from jupyter_tinyml.firmware.tflm_library import find_library
-from jupyter_tinyml.hardware.virtual import toolchain
+from prerequisites import require_tflm_library
 
 pytestmark = pytest.mark.usefixtures("no_stray_qemu")
 
@@ -36,28 +33,10 @@ MICRO_ARENA_BYTES = 1 << 20  # the host runtime's arena: 64-bit pointers need mo
 CONVOLUTIONAL = ("digits", "kws", "conv1d", "recipe-image", "recipe-timeseries")
 
 
-def _prerequisites() -> str:
-    """Why the file cannot run here ("" when it can)."""
-    missing = toolchain.missing_tools("arm-none-eabi-gcc", "arm-none-eabi-g++", "arm-none-eabi-size",
-                                      "qemu-system-arm")
-    if missing:
-        return f"{', '.join(missing)} not installed ({toolchain.INSTALL}, as root)"
-    try:
-        find_library()
-    except LibraryNotFoundError as error:
-        return str(error)
-    return ""
-
-
 @pytest.fixture(scope="module")
 def board_ready() -> None:
     """Skip (fail under CI=true) when the library or the Arm tools are missing."""
-    reason = _prerequisites()
-    if reason and os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true and {reason}: TFLite Micro on the virtual board must run in CI")
-    if reason:
-        pytest.skip(reason)
-
+    require_tflm_library(with_board=True)
 
 
 # ------------------------------------------------------------------------------------------------- the models

@@ -26,6 +26,7 @@ from jupyter_tinyml.firmware.tflm_library import LIBRARY_ENV, TFLMLibrary, find_
 from jupyter_tinyml.hardware import build as hardware_build
 from jupyter_tinyml.hardware.serial_link import BoardLink
 from jupyter_tinyml.hardware.virtual import archive, image, qemu, tflm, toolchain
+from prerequisites import require_arm_tools, require_tflm_library
 
 pytestmark = pytest.mark.usefixtures("no_stray_qemu")
 
@@ -33,31 +34,9 @@ SAMPLES = 30
 TOO_SMALL_ARENA = 512  # bytes: the digits CNN's tensors need several KiB
 
 
-def _needs(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true and {reason}: the TFLite Micro sketch must run on the virtual board in CI")
-    pytest.skip(reason)
-
-
-def _tools_or_skip() -> None:
-    missing = toolchain.missing_tools("arm-none-eabi-gcc", "arm-none-eabi-g++", "arm-none-eabi-size", "qemu-system-arm")
-    if missing:
-        _needs(f"{', '.join(missing)} not installed ({toolchain.INSTALL}, as root)")
-
-
-def _library_or_skip() -> TFLMLibrary:
-    _tools_or_skip()
-    try:
-        return find_library()
-    except LibraryNotFoundError as error:
-        _needs(str(error))
-        raise
-
-
-
 @pytest.fixture(scope="module")
 def library() -> TFLMLibrary:
-    return _library_or_skip()
+    return require_tflm_library(with_board=True)
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +182,7 @@ def test_the_cache_follows_xdg_cache_home(monkeypatch: pytest.MonkeyPatch, tmp_p
 
 
 def test_a_missing_library_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    _tools_or_skip()
+    require_arm_tools("arm-none-eabi-gcc", "arm-none-eabi-g++", "arm-none-eabi-size")
     (tmp_path / "project" / "sketch").mkdir(parents=True)
     (tmp_path / "project" / "sketch" / "sketch.ino").write_text("void setup() {}\nvoid loop() {}\n")
     monkeypatch.setenv(LIBRARY_ENV, str(tmp_path / "nothing here"))

@@ -6,7 +6,6 @@ these tests skip with the reason, except under CI=true, where they fail (issue 6
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Iterator
 
@@ -17,6 +16,7 @@ from jupyter_tinyml.boards import find_board
 from jupyter_tinyml.errors import DeviceError, ToolNotFoundError
 from jupyter_tinyml.hardware.serial_link import BoardLink
 from jupyter_tinyml.hardware.virtual import image, qemu, toolchain
+from prerequisites import require_arm_tools
 
 pytestmark = pytest.mark.usefixtures("no_stray_qemu")
 
@@ -56,23 +56,14 @@ int tinyml_invoke(const int8_t *input, int8_t *output)
 """
 
 
-def _tools_or_skip() -> None:
-    missing = toolchain.missing_tools()
-    if missing:
-        reason = f"{', '.join(missing)} not installed ({toolchain.INSTALL}, as root)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true and {reason}: the virtual board loop must run in CI")
-        pytest.skip(reason)
-
-
 @pytest.fixture
 def tools() -> None:
-    _tools_or_skip()
+    require_arm_tools()
 
 
 @pytest.fixture(scope="module")
 def fixture_build(tmp_path_factory: pytest.TempPathFactory) -> toolchain.VirtualBuild:
-    _tools_or_skip()
+    require_arm_tools()
     folder = tmp_path_factory.mktemp("fixture")
     (folder / "model_c.h").write_text(FIXTURE_H)
     (folder / "model_c.c").write_text(FIXTURE_C)
@@ -170,7 +161,7 @@ def test_cycles_are_emulated_instructions(fixture_board: qemu.VirtualBoard) -> N
 @pytest.fixture(scope="module")
 def digits_model(digits, digits_int8) -> tuple[bytes, np.ndarray]:
     """The shared int8 digits CNN (conftest.py: conv -> pool -> dense -> dense softmax) and its held-out samples."""
-    _tools_or_skip()
+    require_arm_tools()
     return digits_int8, digits.x_test
 
 

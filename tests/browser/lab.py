@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-import pytest
+from prerequisites import unavailable
 
 CHROMIUM = "/usr/bin/chromium"
 # Chromium's own background traffic is refused on this network; these keep it quiet and fast.
@@ -54,10 +54,7 @@ def require_browser() -> None:
     if shutil.which("jupyter-lab", path=str(VENV_BIN)) is None:
         missing.append("jupyterlab (the [test] extra has it)")
     if missing:
-        reason = "browser tests need " + " and ".join(missing)
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason + " — CI must run them")
-        pytest.skip(reason)
+        unavailable("browser tests need " + " and ".join(missing))
 
 
 def free_port() -> int:
