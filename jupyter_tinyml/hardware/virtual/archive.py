@@ -173,21 +173,29 @@ def build_lock(path: Path, timeout: float) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _compile_one(source: Path, target: Path, flags: list[str], include: Path) -> str | None:
-    """Compile `source` to `target` (written under a temporary name, then renamed); the compiler's output when
-    it failed, else None."""
+def compile_source(source: Path, target: Path, flags: list[str], timeout: float) -> tuple[int | None, str]:
+    """Compile one source to `target` with the Arm compiler its suffix calls for: (exit code, or None when it ran
+    past `timeout` seconds; the compiler's output). The object is written under a temporary name and renamed, so a
+    cache never holds a half-written one."""
     compiler = "arm-none-eabi-gcc" if source.suffix == ".c" else "arm-none-eabi-g++"
     partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    command = [compiler, *flags, f"-I{include}", "-c", str(source), "-o", str(partial)]
+    command = [compiler, *flags, "-c", str(source), "-o", str(partial)]
     try:
-        run = subprocess.run(command, capture_output=True, text=True, timeout=TFLM_SOURCE_TIMEOUT_S)
+        run = subprocess.run(command, capture_output=True, text=True, timeout=max(timeout, 1.0))
     except subprocess.TimeoutExpired:
-        return f"{source}: the compiler did not finish within {TFLM_SOURCE_TIMEOUT_S:g} s"
-    if run.returncode != 0:
         partial.unlink(missing_ok=True)
-        return run.stdout + run.stderr
-    os.replace(partial, target)
-    return None
+        return None, f"{source}: {compiler} did not finish within {timeout:g} s"
+    if run.returncode == 0:
+        os.replace(partial, target)
+    else:
+        partial.unlink(missing_ok=True)
+    return run.returncode, run.stdout + run.stderr
+
+
+def _compile_library_source(source: Path, target: Path, flags: list[str], include: Path) -> str | None:
+    """The compiler's output when a library source does not compile, else None."""
+    code, output = compile_source(source, target, [*flags, f"-I{include}"], TFLM_SOURCE_TIMEOUT_S)
+    return None if code == 0 else output
 
 
 def compile_objects(library: TFLMLibrary, sources: list[str], folder: Path, kernels: str | None,
@@ -204,7 +212,7 @@ def compile_objects(library: TFLMLibrary, sources: list[str], folder: Path, kern
         on_output(f"Compiling {what} of {library.name} {library.version}: {len(todo)} sources on "
                   f"{os.cpu_count() or 1} cores (once per machine)")
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        futures = [pool.submit(_compile_one, library.source_dir / source, target, compile_flags(source, kernels),
+        futures = [pool.submit(_compile_library_source, library.source_dir / source, target, compile_flags(source, kernels),
                                library.source_dir) for source, target in todo]
         for (source, _), future in zip(todo, futures):
             failure = future.result()
@@ -282,7 +290,8 @@ def main() -> int:
 __all__ = [
     "ARCHIVE_NAME", "CACHE_ENV", "COMMON_FLAGS", "CXX_FLAGS", "C_FLAGS", "KERNELS", "KERNEL_FLAGS", "LibraryArchive",
     "TARGET_FLAGS", "archive_path", "archive_sources", "arduino_sources", "build_lock", "cache_key", "cache_root",
-    "check_kernels", "compile_flags", "compile_objects", "compiler_version", "ensure_archive", "main", "object_name",
+    "check_kernels", "compile_flags", "compile_objects", "compile_source", "compiler_version", "ensure_archive", "main",
+    "object_name",
 ]
 
 

@@ -32,7 +32,7 @@ from ..diagnostics import parse_diagnostics
 from ..programs import OutputCallback
 from ..settings import TFLM_SKETCH_TIMEOUT_S
 from .archive import (COMMON_FLAGS, CXX_FLAGS, C_FLAGS, KERNELS, TARGET_FLAGS, arduino_sources, cache_key,
-                      cache_root, check_kernels, ensure_archive)
+                      cache_root, check_kernels, compile_source, ensure_archive)
 from .toolchain import (BOARD_ID, DEFAULT_STACK_BYTES, ICOUNT_SHIFT, LDFLAGS, VirtualBuild, board_sources, measure,
                         require_tools)
 
@@ -77,17 +77,6 @@ def combined_ino(inos: list[Path]) -> str:
     for path in inos:
         parts.append(f'#line 1 "{path}"\n{path.read_text(encoding="utf-8", errors="replace")}\n')
     return "".join(parts)
-
-
-def _compile(source: Path, target: Path, flags: list[str], deadline: float) -> tuple[int | None, str]:
-    """(exit code or None at the deadline, output) of compiling one source."""
-    compiler = "arm-none-eabi-gcc" if source.suffix == ".c" else "arm-none-eabi-g++"
-    command = [compiler, *flags, "-c", str(source), "-o", str(target)]
-    try:
-        run = subprocess.run(command, capture_output=True, text=True, timeout=max(deadline - time.monotonic(), 1))
-    except subprocess.TimeoutExpired:
-        return None, f"{compiler} did not finish {source.name} in time"
-    return run.returncode, run.stdout + run.stderr
 
 
 def support_digest(*folders: Path) -> str:
@@ -161,15 +150,9 @@ def build_sketch(project_dir: str | os.PathLike[str], board: Board | str = BOARD
     pending = [(source, target) for source, target in zip(sources, targets) if not target.is_file()]
     (cache_root() / "objects").mkdir(parents=True, exist_ok=True)
 
-    def compile_one(source: Path, target: Path) -> tuple[int | None, str]:
-        partial = target.with_name(f"{target.stem}.{os.getpid()}.part.o")  # never a half-written cached object
-        code, text = _compile(source, partial, flags(source), deadline)
-        if code == 0:
-            os.replace(partial, target)
-        return code, text
-
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        runs = list(pool.map(lambda item: compile_one(*item), pending))
+        runs = list(pool.map(lambda item: compile_source(*item, flags(item[0]), deadline - time.monotonic()),
+                             pending))
     output = "".join(text for _, text in runs)
     returncode: int | None = next((code for code, _ in runs if code != 0), 0)
 
