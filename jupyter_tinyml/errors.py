@@ -403,3 +403,9 @@ class LibraryNotFoundError(ToolNotFoundError):
         self.looked_in = list(looked_in)
         places = ", ".join(self.looked_in) or "nowhere"
         super().__init__(f"The TFLite Micro library {name} is not installed: {install_hint} (looked in {places})")
+
+
+# --- model answers (issue 11: answer shapes, truncation) ----------------------------------------------------
+
+
+# --- application glue (issue 11: glue forms, compile check) -------------------------------------------------

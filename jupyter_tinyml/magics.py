@@ -248,6 +248,7 @@ class TinyMLMagics(Magics):
                 snapshot,
                 self.settings,
                 known_names=set(self.shell.user_ns),
+                values=self.shell.user_ns,
                 on_text=stream_to_output if settings.stream else None,
             )
         except TinyMLError as error:

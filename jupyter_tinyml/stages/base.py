@@ -8,9 +8,10 @@ glue repair (glue.py) asks through it as well.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable, Protocol
 
 from ..config import TinyML
 from ..errors import UnknownStageError
@@ -27,13 +28,67 @@ OFFLINE_LABEL = "offline recipe"
 
 
 @dataclass(frozen=True)
+class Asked:
+    """What a stage's answer reader knows of the ask.
+
+    `known_names` are the names the notebook already defines; `values` is the kernel's namespace where there is
+    one (the magics hand in `user_ns`; plain Python may hand in a dict or nothing). A reader only looks values up
+    (the deploy reader needs the model's bytes to compile the glue against it); it never runs the answer.
+    """
+
+    request: str
+    context: NotebookContext
+    settings: TinyML
+    known_names: frozenset[str] = frozenset()
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Reading:
+    """What a reader made of one answer: the cells to insert and what the checks found.
+
+    Blocking problems go back to the model while rounds remain; the rest only reach the cell header.
+    `follow_up`, when set, is what the model is told instead of the list of blocking problems.
+    """
+
+    cells: list[GeneratedCell]
+    problems: list[checks.Problem] = field(default_factory=list)
+    follow_up: str | None = None
+
+    @property
+    def blocking(self) -> list[checks.Problem]:
+        return [problem for problem in self.problems if problem.blocking]
+
+
+class AnswerReader(Protocol):
+    """Turns one model answer into a Reading; made afresh for every ask, so it may remember earlier rounds."""
+
+    def read(self, answer: str) -> Reading: ...
+
+
+class PythonReader:
+    """The reader of the Python stages: fenced Python blocks become code cells, checked against the notebook."""
+
+    def __init__(self, asked: Asked) -> None:
+        self.known = set(asked.known_names)
+
+    def read(self, answer: str) -> Reading:
+        cells = cells_from_answer(llm.extract_code(answer))
+        return Reading(cells, check_cells(cells, self.known))
+
+
+@dataclass(frozen=True)
 class Stage:
-    """A lifecycle stage: `name` is the magic suffix (prep, train, convert, deploy, fix)."""
+    """A lifecycle stage: `name` is the magic suffix (prep, train, convert, deploy, fix).
+
+    `reader` makes the AnswerReader for one ask: Python cells for most stages, the application glue for deploy.
+    """
 
     name: str
     title: str
     prompt_file: str
     recipe: Recipe
+    reader: Callable[[Asked], AnswerReader] = PythonReader
 
 
 @dataclass
@@ -126,27 +181,30 @@ def generate(
     settings: TinyML,
     *,
     known_names: Iterable[str] = (),
+    values: Mapping[str, Any] | None = None,
     on_text: Callable[[str], None] | None = None,
 ) -> Generation:
     """Produce checked cells for one stage; raises a TinyMLError subclass on anything the person must act on."""
-    known = set(known_names)
+    known = frozenset(known_names)
     if settings.offline:
         cells = stage.recipe(request, context)
         return Generation(cells, OFFLINE_LABEL, check_cells(cells, known))
     generation = Generation([], settings.model)
     rounds = settings.max_repairs + 1
     messages = build_messages(stage, request, context)
+    reader = stage.reader(Asked(request, context, settings, known, values if values is not None else {}))
 
     def judge(completion: llm.Completion) -> list[llm.Message] | None:
         """Cells and their problems from the answer; blocking problems go back to the model with its answer."""
         nonlocal messages
         generation.rounds += 1
-        generation.cells = cells_from_answer(llm.extract_code(completion.text))
-        generation.problems = check_cells(generation.cells, known)
-        blocking = [problem for problem in generation.problems if problem.blocking]
+        reading = reader.read(completion.text)
+        generation.cells, generation.problems = reading.cells, reading.problems
+        blocking = reading.blocking
         if not blocking or generation.rounds == rounds:
             return None
-        messages = messages + [{"role": "assistant", "content": completion.text}, repair_message(blocking)]
+        follow_up = {"role": "user", "content": reading.follow_up} if reading.follow_up else repair_message(blocking)
+        messages = messages + [{"role": "assistant", "content": completion.text}, follow_up]
         return messages
 
     generation.completions = converse(messages, settings, judge, rounds=rounds, on_text=on_text)
@@ -166,6 +224,7 @@ def run(
     session: TinyML,
     *,
     known_names: Iterable[str] = (),
+    values: Mapping[str, Any] | None = None,
     on_text: Callable[[str], None] | None = None,
 ) -> Generation:
     """One StageRequest against a captured context: the stage's model (or recipe) with the request's overrides."""
@@ -175,5 +234,6 @@ def run(
         context,
         request.settings(session),
         known_names=known_names,
+        values=values,
         on_text=on_text,
     )
