@@ -161,6 +161,16 @@ def test_status_and_help(shell, capsys):
     assert "unknown subcommand" in capsys.readouterr().err
 
 
+def test_status_names_the_error_not_the_lines_appended_to_it(shell, capsys):
+    """An exception whose message ends in extra lines (as Keras appends its call arguments) is reported by its
+    own first line, not by whatever the traceback printed last."""
+    shell.run_cell("raise ValueError('Input 0 is incompatible with the layer\\n\\nArguments received:\\n  • kwargs=x')")
+    capsys.readouterr()
+    shell.run_line_magic("tinyml", "status")
+    out = capsys.readouterr().out
+    assert "last error: ValueError: Input 0 is incompatible with the layer" in out and "kwargs" not in out
+
+
 def test_fix_sends_the_failing_cell_and_inserts_the_correction(shell, chat_server):
     settings = magics_of(shell).settings
     settings.model, settings.api_base = "openai/test-coder", chat_server.base_url

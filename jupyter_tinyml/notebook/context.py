@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .failures import error_line
 from .redaction import REDACTED, SECRET_SCAN_CHARS, is_secret, redact
 from .summaries import (
     MAX_LINE_CHARS,
@@ -45,6 +46,7 @@ __all__ = [
     "VariableSummary",
     "capture",
     "capture_shell",
+    "code_of",
     "estimate_tokens",
     "is_secret",
     "raw_inputs",
@@ -87,17 +89,19 @@ class NotebookContext:
         items = self._drop_order()
         board = _board_text(self.board)
         error_lines = (self.last_error or "").splitlines()
+        # A trimmed error still shows the exception's own line: its last lines may be Keras' argument list.
+        keep = error_line(self.last_error or "")
 
         def compose(n_dropped: int, n_error_lines: int) -> str:
             gone = items[:n_dropped]
-            return self._compose({item.label for item in gone}, gone, error_lines, n_error_lines, board)
+            return self._compose({item.label for item in gone}, gone, (error_lines, n_error_lines, keep), board)
 
         def fits(text: str) -> bool:
             return estimate_tokens(text) <= self.budget_tokens
 
         n_dropped = _fewest(lambda k: fits(compose(k, len(error_lines))), len(items))
         n_lines = len(error_lines)
-        while n_lines > 1 and not fits(compose(n_dropped, n_lines)):
+        while n_lines > (0 if keep else 1) and not fits(compose(n_dropped, n_lines)):
             n_lines -= 1
         self.dropped = [item.label for item in items[:n_dropped]]
         if n_lines < len(error_lines):
@@ -120,8 +124,9 @@ class NotebookContext:
         return sorted(items, key=lambda item: item.score)  # stable: older cells before newer at equal scores
 
     def _compose(
-        self, gone: set[str], gone_items: list[_Item], error_lines: list[str], n_error_lines: int, board: str
+        self, gone: set[str], gone_items: list[_Item], error: tuple[list[str], int, str], board: str
     ) -> str:
+        error_lines, n_error_lines, keep = error
         variables = [_variable_block(s) for s in self.variables.values() if s.name not in gone]
         n = len(self.recent_cells)
         cells = [
@@ -135,7 +140,7 @@ class NotebookContext:
         if cells:
             sections.append("## Recent cells (oldest first)\n" + "\n\n".join(cells))
         if error_lines:
-            sections.append("## Last error\n" + _tail(error_lines, n_error_lines))
+            sections.append("## Last error\n" + _tail(error_lines, n_error_lines, keep))
         if board:
             sections.append("## Target board\n" + board)
         note = _left_out_note(gone_items, len(error_lines) - n_error_lines)
@@ -182,10 +187,11 @@ def capture(
     Skips private names (`_x`), IPython's own (In, Out, exit, quit, get_ipython), modules, os.environ and
     secrets. Relevance: data (arrays, frames, models, TFLite, paths) over scalars over the rest; a name the
     request mentions rises far above everything; one the recent cells use rises a little; bigger arrays a
-    little. Cells keep their last `max_cells`, each cut to 20 lines, with secret literals redacted; the error
+    little. Cells keep their last `max_cells` holding code, each cut to 20 lines after the header of a generated
+    cell and the one-cell fallback's `# %%` markers are taken out, with secret literals redacted; the error
     keeps its final 25 lines.
     """
-    cells = [_trim_cell(c) for c in list(recent_cells)[-max_cells:] if isinstance(c, str) and c.strip()]
+    cells = _last_cells(recent_cells, max_cells)
     in_request, in_cells = _identifiers(request), _identifiers("\n".join(cells))
     summaries = []
     for name, value in list(namespace.items()):
@@ -217,7 +223,7 @@ def capture_shell(
     running_cell: str | None = None,
 ) -> NotebookContext:
     """capture() over an IPython shell: its user namespace without the names IPython put there itself
-    (`user_ns_hidden`, unless the user rebound them), and the last `n_cells` non-empty inputs before the
+    (`user_ns_hidden`, unless the user rebound them), and the last `n_cells` inputs holding code before the
     cell that is running now (`running_cell`, as IPython's pre_run_cell event saw it)."""
     hidden = getattr(shell, "user_ns_hidden", None) or {}
     missing = object()
@@ -225,10 +231,9 @@ def capture_shell(
     history = list(raw_inputs(shell))
     if history and running_cell is not None and history[-1].rstrip() == running_cell.rstrip():
         history.pop()  # the running cell (the magic itself) is the request, not context
-    cells = [c for c in history if isinstance(c, str) and c.strip()][-n_cells:] if n_cells > 0 else []
     return capture(
         namespace,
-        recent_cells=cells,
+        recent_cells=history,
         last_error=last_error,
         board=board,
         budget_tokens=budget_tokens,
@@ -251,6 +256,51 @@ def _identifiers(text: str) -> set[str]:
     return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
 
 
+def _last_cells(sources: Sequence[str], n: int) -> list[str]:
+    """The last n cells that hold code once generated headers are out, oldest first, each trimmed.
+    Walks back from the end: a long history costs no more than its last few cells."""
+    cells: list[str] = []
+    for source in reversed(sources):
+        if len(cells) >= n:
+            break
+        code = code_of(source) if isinstance(source, str) else ""
+        if code.strip():
+            cells.append(_trim_cell(code))
+    return cells[::-1]
+
+
+# The first line of a generated cell (cells.Provenance.header): "# tinyml prep · openai/gpt-4o · UNREVIEWED...".
+_GENERATED_HEADER = re.compile(r"^# tinyml \S+ · .* · UNREVIEWED")
+_PERCENT_MARKER = re.compile(r"^# %%(?:\s.*)?$")
+
+
+def code_of(source: str) -> str:
+    """A cell's code without what generation added around it: the header of a generated cell (its first line
+    and the comment lines under it: check findings, dropped parts) and the one-cell fallback's `# %%` markers
+    with its markdown parts (comments, not code), also once a reviewer deleted the header. Cells without
+    either come back unchanged.
+
+    Why: the recent-cells window is counted in lines, and those lines would fill it with no code in it."""
+    body = source.strip("\n").splitlines()
+    if body and _GENERATED_HEADER.match(body[0]):
+        body.pop(0)
+        while body and body[0].startswith("#") and not _PERCENT_MARKER.match(body[0]):
+            body.pop(0)
+    elif not any(_PERCENT_MARKER.match(line) for line in body):
+        return source
+    kept: list[str] = []
+    in_markdown = False
+    for line in body:
+        if marker := _PERCENT_MARKER.match(line):
+            in_markdown = "[markdown]" in marker.group(0)
+            if kept and kept[-1].strip():
+                kept.append("")  # the parts stay apart
+            continue
+        if not in_markdown:
+            kept.append(line)
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip("\n")
+
+
 def _trim_cell(source: str) -> str:
     """The first 20 lines, redacted, each line clipped (a pasted blob must not eat the budget)."""
     lines = source.strip("\n").splitlines()
@@ -264,9 +314,10 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def _trim_error(error: str) -> str:
-    """The final 25 lines (where the exception is), without terminal colours, redacted and clipped."""
+    """The final 25 lines (where the exception usually is, and its own line ahead of them when a long message
+    pushed it out), without terminal colours, redacted and clipped."""
     lines = _ANSI.sub("", error).rstrip().splitlines()
-    return "\n".join(_clean(_tail(lines, MAX_ERROR_LINES).splitlines()))
+    return "\n".join(_clean(_tail(lines, MAX_ERROR_LINES, error_line(error)).splitlines()))
 
 
 def _clean(lines: list[str]) -> list[str]:
@@ -288,11 +339,14 @@ def _cell_label(from_end: int) -> str:
     return f"cell -{from_end}"
 
 
-def _tail(lines: list[str], n: int) -> str:
-    """The last n lines, saying how many earlier ones were cut."""
+def _tail(lines: list[str], n: int, keep: str = "") -> str:
+    """The last n lines, saying how many earlier ones were cut; `keep` (the exception's own line) first when
+    it is not among them, so a cut error still says what it was."""
     if len(lines) <= n:
         return "\n".join(lines)
-    return "\n".join([f"... ({len(lines) - n} earlier lines cut)"] + lines[-n:])
+    kept = lines[len(lines) - n :]
+    head = [keep] if keep and keep not in (line.strip() for line in kept) else []
+    return "\n".join([*head, f"... ({len(lines) - n} earlier lines cut)", *kept])
 
 
 def _board_text(board: dict[str, Any] | None) -> str:

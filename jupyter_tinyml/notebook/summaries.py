@@ -34,6 +34,11 @@ SAMPLE_ROWS = 1_000
 # identifiers and labels usually sit).
 SAMPLE_COLUMNS = 100
 MAX_LINE_CHARS = 200
+# Arrays, lists and tensors with at most this many numbers are shown whole, in order and at full precision: a
+# per-channel mean/std copied into firmware must keep its channel order and its digits.
+MAX_VECTOR_VALUES = 32
+# A DataFrame's summary names at most this many classes of its label column.
+MAX_CLASSES = 20
 
 
 @dataclass
@@ -45,21 +50,25 @@ class VariableSummary:
     text: the one- to few-line description that goes into the prompt.
     facts: structured facts that offline recipes use (never sent as-is). Keys by kind:
       ndarray:   shape (tuple[int,...]), dtype (str), min, max (float, from a bounded sample),
-                 is_integer (bool), n_unique (int | None, for 1-D arrays: from a bounded sample)
+                 is_integer (bool), n_unique (int | None, for 1-D arrays: from a bounded sample),
+                 values (nested lists in order, for numeric arrays of at most 32 elements; else absent)
       dataframe: shape, columns (list[str]), dtypes (dict[str,str]), n_unique (dict[str,int], sampled),
-                 label_candidates (list[str], most likely first)
+                 label_candidates (list[str], most likely first), ranges (dict[str,(min,max)] of numeric
+                 columns, sampled), class_column (str | None), class_reason (str: how it was recognised),
+                 classes (list, sorted, from the sample; empty without a class column)
       series:    length, dtype, n_unique
       keras_model: input_shape, output_shape, n_params, layers (list[str])
       tflite:    n_bytes, source ("bytes" | path str)
       path:      path (str), suffix, n_bytes, is_dir, columns (list[str], for .csv: the header row)
-      sequence / mapping: length, keys (mapping, a few)
+      sequence / mapping: length, keys (mapping, a few); sequence `values` (lists/tuples of at most 32 numbers)
     relevance: higher is kept first when the budget is tight.
 
     Extra facts, beyond the keys above: ndarray `sampled` (the sample was partial), `has_nan`, `n_bytes`;
     dataframe `n_rows_sampled`; keras_model `layer_types` (class names), `name`, `loss`, `optimizer`;
     path `exists`, `entries` (directories: up to 10 names, sub-directories end in "/");
     tflite `exists` (path source); mapping `shapes` (key -> shape of array-like values);
-    scalar `type`, `value` (numbers and short strings); other `type`, `module`, `signature` (user code).
+    scalar `type`, `value` (numbers and short strings); other `type`, `module`, `signature` (user code),
+    `values` (tensors of at most 32 numbers).
     """
 
     name: str
@@ -178,17 +187,48 @@ def _summarize_ndarray(name: str, arr: np.ndarray) -> VariableSummary:
         "is_integer": kind in "biu", "n_unique": n_unique, "sampled": sampled, "has_nan": has_nan,
         "n_bytes": int(arr.nbytes),
     }
+    whole = _is_short_numeric(arr)
+    if whole:
+        facts["values"] = arr.tolist()
     line = f"{name}: ndarray {_shape_text(arr.shape)} {arr.dtype}, {_human_bytes(arr.nbytes)}"
-    if low is not None:
+    if whole and arr.ndim == 0:
+        line += f", value {_full_number(arr[()])}"
+    elif low is not None:
         line += f", values {_number(low)}..{_number(high)}" + (" (sampled)" if sampled else "")
     if has_nan:
         line += ", has NaN"
     lines = [line]
-    if n_unique is not None:
+    if whole and arr.ndim > 0:
+        lines += _wrapped("  values in order: ", _nested_literal(arr))
+    elif n_unique is not None:
         approx = "~" if sampled else ""
         values = f": {', '.join(_short_repr(v) for v in uniques)}" if uniques is not None else ""
         lines.append(f"  {approx}{n_unique} distinct values{values}")
     return VariableSummary(name, "ndarray", _lines(lines), facts, _data_relevance(arr.nbytes))
+
+
+def _is_short_numeric(arr: np.ndarray) -> bool:
+    """Few enough numbers to show them all (see MAX_VECTOR_VALUES)."""
+    return arr.size <= MAX_VECTOR_VALUES and arr.dtype.kind in "biufc"
+
+
+def _nested_literal(arr: np.ndarray) -> str:
+    """A small array as a Python literal, in order, every number at full precision: [[1.5, 2.0], [3.25, 4.0]]."""
+    if arr.ndim == 0:
+        return _full_number(arr[()])
+    return "[" + ", ".join(_nested_literal(arr[i]) for i in range(arr.shape[0])) + "]"
+
+
+def _full_number(value: Any) -> str:
+    """A number as it would round-trip: numpy's shortest text for its own precision (a float32 0.1 stays
+    "0.1", not "0.10000000149011612"), Python's repr otherwise."""
+    if isinstance(value, np.generic):
+        return str(value)
+    return repr(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
 
 
 def _unique(sample: np.ndarray) -> tuple[int | None, list | None]:
@@ -212,42 +252,110 @@ def _summarize_dataframe(name: str, df: Any) -> VariableSummary:
     n_rows, n_cols = df.shape
     columns = [str(c) for c in df.columns]
     dtypes = {str(c): str(t) for c, t in zip(df.columns, df.dtypes)}
+    kinds = {str(c): getattr(t, "kind", "") for c, t in zip(df.columns, df.dtypes)}
     sample = _row_sample(df)
     n_unique = _column_uniques(sample, columns)
+    ranges = _column_ranges(sample, columns, kinds)
     candidates = _label_candidates(df, columns, n_unique, len(sample))
+    class_column, reason = _class_column(df, columns, n_unique, len(sample))
+    classes = _classes(sample, columns.index(class_column)) if class_column else []
     facts = {
         "shape": (int(n_rows), int(n_cols)), "columns": columns, "dtypes": dtypes, "n_unique": n_unique,
-        "label_candidates": candidates, "n_rows_sampled": len(sample),
+        "label_candidates": candidates, "n_rows_sampled": len(sample), "ranges": ranges,
+        "class_column": class_column, "class_reason": reason, "classes": classes,
     }
+    sampled = len(sample) < n_rows
     shown = columns[:12]
-    more = f", ... +{len(columns) - 12} more" if len(columns) > 12 else ""
-    described = ", ".join(
-        f"{c} {dtypes[c]}" + (f" ({n_unique[c]} distinct)" if c in n_unique else "") for c in shown
-    )
+    more = f"; ... +{len(columns) - 12} more" if len(columns) > 12 else ""
+    described = "; ".join(_column_text(c, dtypes[c], kinds[c], ranges.get(c), n_unique.get(c), sample, columns)
+                          for c in shown)
     rows = "; ".join(
         "(" + ", ".join(_short_repr(v, 16) for v in row[:12]) + ")" for row in df.head(3).itertuples(index=False)
     )
-    lines = [f"{name}: DataFrame {n_rows} rows x {n_cols} columns"]
-    lines += [f"  columns: {described}{more}"] if described else []
+    lines = [f"{name}: DataFrame {n_rows} rows x {n_cols} columns"
+             + (f" (ranges and classes from a {len(sample)}-row sample)" if sampled else "")]
+    lines += _wrapped("  columns: ", f"{described}{more}", separator="; ") if described else []
     lines += [f"  first rows: {rows}"] if rows else []
-    if candidates:
-        lines.append(f"  label candidates: {', '.join(candidates[:5])}")
+    if class_column:
+        shown_classes = ", ".join(_short_repr(v, 40) for v in classes[:MAX_CLASSES])
+        extra = f", ... +{len(classes) - MAX_CLASSES} more" if len(classes) > MAX_CLASSES else ""
+        lines += _wrapped(f"  classes ({len(classes)}, column '{class_column}', {reason}): ", shown_classes + extra)
+    others = [c for c in candidates if c != class_column]
+    if others:
+        lines.append(f"  {'other ' if class_column else ''}label candidates: {', '.join(others[:5])}")
     return VariableSummary(name, "dataframe", _lines(lines), facts, _data_relevance(n_rows * max(n_cols, 1) * 8))
 
 
-def _column_uniques(sample: Any, columns: list[str]) -> dict[str, int]:
-    """n_unique per column on the row sample; wide frames only for the first and last columns."""
+def _sampled_positions(columns: list[str]) -> list[int]:
+    """The columns whose values are looked at: all of them, or in wide frames the first and the last ones."""
     positions = list(range(len(columns)))
     if len(positions) > SAMPLE_COLUMNS:
         half = SAMPLE_COLUMNS // 2
         positions = positions[:half] + positions[-half:]
+    return positions
+
+
+def _column_uniques(sample: Any, columns: list[str]) -> dict[str, int]:
+    """n_unique per column on the row sample; wide frames only for the first and last columns."""
     counts = {}
-    for j in positions:
+    for j in _sampled_positions(columns):
         try:
             counts[columns[j]] = int(sample.iloc[:, j].nunique(dropna=True))
         except TypeError:  # unhashable cells (lists, dicts)
             continue
     return counts
+
+
+def _column_ranges(sample: Any, columns: list[str], kinds: dict[str, str]) -> dict[str, tuple[float, float]]:
+    """(min, max) of each numeric column on the row sample (NaN left out); all-NaN columns have none."""
+    ranges = {}
+    for j in _sampled_positions(columns):
+        if kinds[columns[j]] and kinds[columns[j]] in "iuf":
+            column = sample.iloc[:, j]
+            low, high = float(column.min()), float(column.max())
+            if not (math.isnan(low) or math.isnan(high)):
+                ranges[columns[j]] = (low, high)
+    return ranges
+
+
+def _column_text(
+    column: str, dtype: str, kind: str, value_range: tuple[float, float] | None, n_unique: int | None,
+    sample: Any, columns: list[str],
+) -> str:
+    """One column in a few words: numbers with their range, categories with their count (and values when
+    there are at most 5)."""
+    text = f"{column} {dtype}"
+    if value_range is not None:
+        text += f" {_number(value_range[0])}..{_number(value_range[1])}"
+        return text + (f" ({n_unique} distinct)" if kind in "iu" and n_unique is not None and n_unique <= 20 else "")
+    if n_unique is None:
+        return text
+    text += f", {n_unique} distinct"
+    if 0 < n_unique <= 5:
+        text += ": " + ", ".join(_short_repr(v, 24) for v in _classes(sample, columns.index(column)))
+    return text
+
+
+def _class_column(df: Any, columns: list[str], n_unique: dict[str, int], n_sampled: int) -> tuple[str | None, str]:
+    """The column holding the classes, and how it was recognised: the first column named like a label
+    (label, target, class, y, ...) with at most 50 distinct values, else the last integer/text/categorical
+    column with few distinct values. (None, "") when neither exists: a regression table, or no label."""
+    for column in columns:
+        if _label_like(column) and 2 <= n_unique.get(column, 0) <= 50:
+            return column, "recognised by its name"
+    for column, dtype in reversed(list(zip(columns, df.dtypes))):
+        if _discrete(dtype) and 2 <= n_unique.get(str(column), 0) <= min(MAX_CLASSES, max(2, n_sampled // 2)):
+            return str(column), "the last categorical column"
+    return None, ""
+
+
+def _classes(sample: Any, position: int) -> list[Any]:
+    """The distinct values of one column of the sample, sorted (numbers numerically, else by text)."""
+    values = [v.item() if isinstance(v, np.generic) else v for v in sample.iloc[:, position].dropna().unique()]
+    try:
+        return sorted(values)
+    except TypeError:  # mixed types
+        return sorted(values, key=repr)
 
 
 _LABEL_WORDS = frozenset({"label", "labels", "target", "targets", "class", "classes", "category", "categories",
@@ -443,18 +551,47 @@ def _summarize_mapping(name: str, mapping: Mapping) -> VariableSummary:
     preview = ", ".join(f"{k!r}: {_brief(v)}" for k, v in shown[:6])
     more = ", ..." if len(mapping) > 6 + hidden else ""
     note = f" ({hidden} secret-looking item{'s' * (hidden > 1)} hidden)" if hidden else ""
-    text = f"{name}: {type(mapping).__name__} of {len(mapping)} items {{{preview}{more}}}{note}"
+    lines = [f"{name}: {type(mapping).__name__} of {len(mapping)} items {{{preview}{more}}}{note}"]
+    for key, value in shown[:6]:  # {"mean": [...], "std": [...]}: the vectors whole, as for a variable
+        if (literal := _vector_literal(value)) is not None:
+            lines += _wrapped(f"  {key!r} in order: ", literal)
     relevance = 3.0 if facts["shapes"] else 1.5
-    return VariableSummary(name, "mapping", _lines([text]), facts, relevance)
+    return VariableSummary(name, "mapping", _lines(lines), facts, relevance)
+
+
+def _vector_literal(value: Any) -> str | None:
+    """A short numeric array, list or tuple as a literal of all its values in order; None for anything else."""
+    if isinstance(value, np.ndarray) and value.ndim > 0 and _is_short_numeric(value):
+        return _nested_literal(value)
+    if isinstance(value, (list, tuple)) and 0 < len(value) <= MAX_VECTOR_VALUES and all(map(_is_number, value)):
+        return "[" + ", ".join(_full_number(v) for v in value) + "]"
+    return None
 
 
 def _summarize_sequence(name: str, seq: Any) -> VariableSummary:
+    if isinstance(seq, (list, tuple)) and 0 < len(seq) <= MAX_VECTOR_VALUES and all(_is_number(v) for v in seq):
+        return _summarize_number_sequence(name, seq)
     first = list(itertools.islice(seq, 3))
     preview = ", ".join(REDACTED if is_secret("", v) else _brief(v) for v in first)
     more = ", ..." if len(seq) > 3 else ""
     facts = {"length": len(seq)}
     text = f"{name}: {type(seq).__name__} of {len(seq)} items [{preview}{more}]"
     return VariableSummary(name, "sequence", _lines([text]), facts, 1.5)
+
+
+def _summarize_number_sequence(name: str, seq: list | tuple) -> VariableSummary:
+    """A short list or tuple of numbers: every value, in order (a normalisation vector, class weights)."""
+    kinds = {"float" if isinstance(v, (float, np.floating)) else "int" for v in seq}
+    kind = kinds.pop() if len(kinds) == 1 else "number"
+    values = [v.item() if isinstance(v, np.generic) else v for v in seq]
+    facts = {"length": len(seq), "values": values}
+    literal = ", ".join(_full_number(v) for v in seq)
+    literal = f"({literal},)" if isinstance(seq, tuple) and len(seq) == 1 else (
+        f"({literal})" if isinstance(seq, tuple) else f"[{literal}]"
+    )
+    lines = [f"{name}: {type(seq).__name__} of {len(seq)} {kind}{'s' * (len(seq) != 1)}"]
+    lines += _wrapped("  values in order: ", literal)
+    return VariableSummary(name, "sequence", _lines(lines), facts, 2.0)
 
 
 def _summarize_scalar(name: str, value: Any) -> VariableSummary:
@@ -483,8 +620,24 @@ def _summarize_other(name: str, value: Any) -> VariableSummary:
     if isinstance(value, type) or inspect.isroutine(value):
         text = f"{name}: {'class' if isinstance(value, type) else 'function'} from {module or '?'}"
         return VariableSummary(name, "other", text, facts, 0.5)
-    detail = _tensor_detail(value) if type(value).__module__.split(".")[0] in _TENSOR_LIBRARIES else ""
-    return VariableSummary(name, "other", f"{name}: {kind_name}{detail} ({type(value).__module__})", facts, 1.0)
+    if type(value).__module__.split(".")[0] not in _TENSOR_LIBRARIES:
+        return VariableSummary(name, "other", f"{name}: {kind_name} ({type(value).__module__})", facts, 1.0)
+    lines = [f"{name}: {kind_name}{_tensor_detail(value)} ({type(value).__module__})"]
+    small = _small_tensor_values(value)
+    if small is not None:
+        facts["values"] = small.tolist()
+        lines += _wrapped("  value: " if small.ndim == 0 else "  values in order: ", _nested_literal(small))
+    return VariableSummary(name, "other", _lines(lines), facts, 2.0 if small is not None else 1.0)
+
+
+def _small_tensor_values(value: Any) -> np.ndarray | None:
+    """A tensor's values as a numpy array when its shape says it holds at most 32 numbers; None otherwise
+    (a big tensor is never converted, a tensor that refuses, e.g. one on a GPU or needing grad, is skipped)."""
+    shape = _attempt(lambda: _as_shape(value.shape))
+    if not isinstance(shape, tuple) or None in shape or math.prod(shape) > MAX_VECTOR_VALUES:
+        return None
+    array = _attempt(lambda: np.asarray(value))
+    return array if isinstance(array, np.ndarray) and _is_short_numeric(array) else None
 
 
 _TENSOR_LIBRARIES = frozenset({"tensorflow", "torch", "jax", "jaxlib"})
@@ -578,6 +731,18 @@ def _short_repr(value: Any, limit: int = 40) -> str:
     value = value.item() if isinstance(value, np.generic) else value
     text = f"{value:.6g}" if isinstance(value, float) else repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _wrapped(prefix: str, literal: str, limit: int = MAX_LINE_CHARS, separator: str = ", ") -> list[str]:
+    """`prefix + literal` as lines of at most `limit` characters, broken after `separator` so no number is cut
+    (clip_line would cut the end off a long vector); continuation lines are indented."""
+    lines, line = [], prefix
+    for piece in re.split(f"(?<={re.escape(separator)})", literal):
+        if len(line) + len(piece) > limit and line.strip():
+            lines.append(line.rstrip())
+            line = "    "
+        line += piece
+    return [*lines, line.rstrip()]
 
 
 def clip_line(line: str, limit: int = MAX_LINE_CHARS) -> str:

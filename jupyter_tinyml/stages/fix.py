@@ -9,6 +9,7 @@ import tokenize
 from ..notebook.cells import GeneratedCell
 from .checks import PIP_NAMES
 from ..notebook.context import NotebookContext
+from ..notebook.failures import error_line
 from ..errors import RecipeError
 from .base import Stage
 
@@ -61,7 +62,7 @@ def recipe(request: str, context: NotebookContext) -> list[GeneratedCell]:
             f"'{name}' is not defined and nothing in the notebook is close to it: run the cell that defines it "
             "first, or configure a model (%tinyml config model=...) for a full repair."
         )
-    last_line = error.strip().splitlines()[-1] if error.strip() else "no error recorded"
+    last_line = error_line(error) or "no error recorded"
     raise RecipeError(
         f"The offline recipes fix missing modules and misspelt names only ({last_line[:120]}); configure a "
         "model with %tinyml config model=... for this one."
