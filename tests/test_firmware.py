@@ -55,7 +55,8 @@ def _int8(model: object, samples: np.ndarray) -> bytes:
 
 @pytest.fixture(scope="module")
 def models() -> dict[str, bytes]:
-    """A small CNN ending in softmax, an MLP ending in logits, a Dense model of ~260 KB, one with TOPK_V2."""
+    """A small CNN ending in softmax, an MLP ending in logits (also with float32 input and output), a Dense model of
+    ~260 KB, one with TOPK_V2."""
     tf.keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     cnn = tf.keras.Sequential([
@@ -78,9 +79,13 @@ def models() -> dict[str, bytes]:
     ])
     top_k = tf.function(lambda scores: tf.math.top_k(scores, k=3).values,
                         input_signature=[tf.TensorSpec([1, 10], tf.float32)])
+    from jupyter_tinyml.model.convert import convert
+
+    mlp_samples = rng.normal(size=(16, 12)).astype(np.float32)
     return {
         "cnn": _int8(cnn, rng.random((16, 16, 16, 1), dtype=np.float32)),
-        "mlp": _int8(mlp, rng.normal(size=(16, 12)).astype(np.float32)),
+        "mlp": _int8(mlp, mlp_samples),
+        "mlp_float": convert(mlp, mlp_samples, quantization="int8-float-io"),
         "big": _int8(big, rng.normal(size=(4, 256)).astype(np.float32)),
         "topk": tf.lite.TFLiteConverter.from_concrete_functions([top_k.get_concrete_function()], top_k).convert(),
     }
@@ -98,6 +103,8 @@ def projects(models: dict[str, bytes], tmp_path_factory: pytest.TempPathFactory)
         "cnn": firmware.write_project(models["cnn"], board=build_board(), out_dir=root / "cnn", labels=LABELS,
                                       name="digits"),
         "mlp": firmware.write_project(models["mlp"], board=build_board(), out_dir=root / "mlp"),
+        # Float32 input and output: the glue helpers (SetInput, DequantizeOutput) serve it as they serve int8.
+        "mlp_float": firmware.write_project(models["mlp_float"], board=build_board(), out_dir=root / "mlp_float"),
     }
 
 
@@ -234,6 +241,17 @@ def test_quantization_and_sizes_are_the_interpreters(projects: dict[str, firmwar
     assert constant(text, "kOutputType") == "tinyml::TensorType::kInt8"
     # The CNN ends in a softmax (its outputs are scores); the MLP's are logits, which CLASSIFY softmaxes.
     assert constant(text, "kOutputIsProbability") == ("true" if kind == "cnn" else "false")
+
+
+def test_a_float_io_model_has_float_settings_and_the_same_layers(projects: dict[str, firmware.Project]) -> None:
+    text = settings(projects["mlp_float"])
+    assert (constant(text, "kInputIsFloat"), constant(text, "kOutputIsFloat")) == ("true", "true")
+    assert constant(text, "kInputType") == constant(text, "kOutputType") == "tinyml::TensorType::kFloat32"
+    assert (constant(text, "kInputBytes"), constant(text, "kOutputBytes")) == ("48", "12")  # 4 bytes per value
+    assert constant(text, "kInputScale") == "0.0f" and constant(text, "kInputScaleText") == '"0"'
+    assert projects["mlp_float"].ops == ["DEQUANTIZE", "FULLY_CONNECTED", "QUANTIZE"]
+    int8 = settings(projects["mlp"])
+    assert (constant(int8, "kInputIsFloat"), constant(int8, "kOutputIsFloat")) == ("false", "false")
 
 
 def test_labels_are_written_in_output_order(projects: dict[str, firmware.Project]) -> None:
@@ -406,10 +424,9 @@ def talk(driver: Path, requests: str, *args: str) -> list[str]:
 
 def test_protocol_lines_have_protocol_md_formats(protocol_driver: Path) -> None:
     formats = documented_formats()
-    ready = formats["TINYML READY v1 model=<name> in=<n_input_values> out=<n_output_values> "
-                     "arena=<arena_used_bytes> board=<board id>"]
-    info = formats["TINYML INFO model=<name> in=<n> out=<k> in_scale=<float> in_zero=<int> out_scale=<float> "
-                   "out_zero=<int> arena=<used bytes> ops=<OP1,OP2,...>"]
+    # Found by their first words: the placeholders' names are prose (in= and out= count bytes).
+    ready = next(pattern for line, pattern in formats.items() if line.startswith("TINYML READY v1 model=<name> in="))
+    info = next(pattern for line, pattern in formats.items() if line.startswith("TINYML INFO model=<name> in="))
     lines = talk(protocol_driver, "PING\nINFO\r\nINFER 01020304\nCLASSIFY ff000000\nINFER 0102\nINFER 01020304050607\n"
                                   "HELLO there\n\nping\nINFER 0102030g\nINFER 010\n")
     assert ready.fullmatch(lines[0]).groups() == ("stub_model", "4", "3", "5678", "stub_board")
@@ -494,8 +511,8 @@ CORTEX_M4F_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv
                     "-DARDUINO_ARCH_MBED", "-DTF_LITE_STATIC_MEMORY", "-fno-exceptions", "-fno-rtti"]
 GLUE = {"app-globals": "float features[kInputCount];\nunsigned long last_ms = 0;",
         "app-loop": "if (ModelReady() && millis() - last_ms > 1000) {\n  last_ms = millis();\n"
-                    "  int8_t* input = ModelInput();\n"
-                    "  for (size_t i = 0; i < kInputCount; ++i) input[i] = QuantizeInput(features[i]);\n"
+                    "  for (size_t i = 0; i < kInputCount; ++i) SetInput(i, features[i]);\n"
+                    "  if (ModelInput() != nullptr) ModelInput()[0] = QuantizeInput(features[0]);\n"
                     "  float score;\n  uint32_t us;\n"
                     "  if (RunModel(&us)) {\n    Serial.print(LabelOf(TopClass(&score)));\n"
                     "    Serial.println(score + DequantizeOutput(0));\n  }\n}"}
@@ -545,10 +562,15 @@ def compile_each(compiler: str, sources: list[Path], folder: Path, flags: list[s
 @needs_gxx
 def test_sketch_compiles_against_the_real_library_headers(projects: dict[str, firmware.Project], library_src: Path,
                                                           core_stubs: Path, tmp_path: Path) -> None:
-    for project in projects.values():
+    for kind, project in projects.items():
         flags = ["-pedantic", "-DARDUINO", "-DTF_LITE_STATIC_MEMORY", f"-I{core_stubs}", "-isystem",
                  str(library_src), f"-I{project.sketch_dir}"]
-        assert compile_each(GXX, sketch_sources(project, tmp_path), tmp_path, flags)
+        sources = sketch_sources(project, tmp_path)
+        if kind == "mlp_float":
+            # The sketch and its glue against float32 settings. tinyml_model.cpp is the same text for every model
+            # (SetInput's switch compiles each type's branch), and parsing the library's headers again takes long.
+            sources = [source for source in sources if source.name.endswith(".ino.cpp")]
+        assert compile_each(GXX, sources, tmp_path, flags)
 
 
 def test_the_op_resolver_uses_methods_the_real_library_has(projects: dict[str, firmware.Project],

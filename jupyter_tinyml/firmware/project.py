@@ -1,4 +1,5 @@
-"""write_project: an int8 .tflite and a board in, a TFLite Micro project that arduino-cli and PlatformIO build.
+"""write_project: an int8 .tflite (int8 or float32 input and output) and a board in, a TFLite Micro project that
+arduino-cli and PlatformIO build.
 
 Layout (out_dir):
 
@@ -7,7 +8,7 @@ Layout (out_dir):
     <name>/<name>.ino        the fixed skeleton; application glue only inside its regions
     <name>/sketch.yaml       default_fqbn, so `arduino-cli compile <name>` needs no --fqbn
     <name>/model_data.h/.cpp the model, byte for byte, 16-byte aligned
-    <name>/model_settings.h  arena size, quantization, element counts, labels, op names
+    <name>/model_settings.h  arena size, quantization, tensor types, element counts, labels, op names
     <name>/op_resolver.h     MicroMutableOpResolver<N> with exactly the model's ops
     <name>/tinyml_model.h/.cpp, tinyml_protocol.h/.cpp   interpreter and serial protocol (copied unchanged)
 
@@ -27,7 +28,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..boards import Board, find_board
 from ..budget import Budget
-from ..errors import ConfigError, LibraryNotFoundError, PerChannelDenseError, QuantizationError
+from ..errors import (
+    ConfigError,
+    CTargetTensorTypeError,
+    FirmwareTensorTypeError,
+    LibraryNotFoundError,
+    PerChannelDenseError,
+    QuantizationError,
+)
 from ..model.inspection import inspect
 from ..model.tflite import Graph, TensorInfo, TFLite, model_bytes, read
 from .c_code import (
@@ -54,9 +62,12 @@ TARGETS = ("auto", "tflm", "c")
 DEFAULT_BAUD = 115200
 # Arduino's sketch name rule (arduino-cli refuses others): a letter or digit, then letters, digits, "_", "-", ".".
 _SKETCH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
-# Tensor types the protocol and the skeleton handle: (tinyml::TensorType, bytes per value).
+# Tensor types the protocol and the glue helpers handle (SetInput quantizes a real value into each integer type and
+# stores it in a float32 input; DequantizeOutput reads each back): (tinyml::TensorType, bytes per value).
 _TENSOR_TYPES = {"int8": ("kInt8", 1), "uint8": ("kUInt8", 1), "int16": ("kInt16", 2), "int32": ("kInt32", 4),
                  "float32": ("kFloat32", 4)}
+# The only input and output type of the portable C target.
+_C_TARGET_TYPE = "int8"
 # Files copied into the sketch folder as they are.
 _FIXED_FILES = ("tinyml_model.h", "tinyml_protocol.h", "tinyml_protocol.cpp")
 
@@ -180,9 +191,22 @@ def _single(tensors: list[TensorInfo], what: str) -> TensorInfo:
 
 def _tensor_type(tensor: TensorInfo, what: str) -> tuple[str, int]:
     if tensor.dtype not in _TENSOR_TYPES:
-        raise ConfigError(f"the model's {what} is {tensor.dtype}; the firmware handles {', '.join(_TENSOR_TYPES)} — "
-                          "convert with inference_input_type/inference_output_type = tf.int8")
+        raise FirmwareTensorTypeError(what, tensor.dtype, tuple(_TENSOR_TYPES))
     return _TENSOR_TYPES[tensor.dtype]
+
+
+def _c_target_gap(graph: Graph) -> tuple[str, str] | None:
+    """(which, dtype) of the model's first input or output that is not int8: the C target cannot run such a model
+    (it has no QUANTIZE from float nor DEQUANTIZE), whatever its ops. None when both are int8."""
+    for which, tensors in (("input", graph.inputs), ("output", graph.outputs)):
+        for tensor in tensors:
+            if tensor.dtype != _C_TARGET_TYPE:
+                return which, tensor.dtype
+    return None
+
+
+def _cpp_bool(value: bool) -> str:
+    return "true" if value else "false"
 
 
 def _tensor_text(tensor: TensorInfo) -> str:
@@ -295,15 +319,21 @@ def write_project(tflite: TFLite, board: Board | str, out_dir: str | os.PathLike
     value (default: the indices); `app` maps region names (firmware.REGION_NAMES) to application glue, the rest keep
     the serial-driven default. `name` names the sketch and the model on the serial line (default "tinyml_model").
     `target`: "tflm" (the TFLite Micro Arduino sketch + platformio.ini, returns Project; the same sketch on the
-    virtual board), "c" (the portable C target: no interpreter, returns c_project.CProject), or "auto": on the
-    virtual board the C target when it covers every op of the model, else TFLite Micro; on a real board TFLite Micro.
-    The returned project's `target_reason` says which and why in one line.
+    virtual board), "c" (the portable C target: no interpreter, int8 input and output only, no application regions;
+    returns c_project.CProject), or "auto": on the virtual board the C target when there is no `app` glue, the
+    model's input and output are int8 and the C target covers every op, else TFLite Micro; on a real board TFLite
+    Micro. The returned project's `target_reason` says which and why in one line.
+
+    The sketch's glue helpers take and give real values for every input and output type it accepts (int8, uint8,
+    int16, int32, float32: SetInput quantizes or stores, DequantizeOutput dequantizes or reads), so a float-input
+    model (quantization="int8-float-io") is served as it is.
 
     Raises, before writing anything: QuantizationError when TFLite Micro lacks one of the model's ops or cannot run
     it, PerChannelDenseError when the installed TFLite Micro library would compute the model's Dense layers wrongly;
     ConfigError when it does not fit the board (flash or RAM, with the numbers), for labels that do not match
-    the outputs, an unknown region, or a model with several inputs or outputs. A library that is not installed is
-    not an error: the project says how to install it.
+    the outputs, an unknown region, or a model with several inputs or outputs; FirmwareTensorTypeError for an input or
+    output of another type (float16, int64, ...); CTargetTensorTypeError for target="c" and a model whose input or
+    output is not int8. A library that is not installed is not an error: the project says how to install it.
     """
     if target == "arduino":  # the name this target had before the virtual board could run it too
         target = "tflm"
@@ -317,12 +347,21 @@ def write_project(tflite: TFLite, board: Board | str, out_dir: str | os.PathLike
     chosen = _board(board)
     board_id = str(getattr(chosen, "id", ""))
     c_model = None
+    io_gap = _c_target_gap(graph)
     if target == "c":
+        if io_gap:
+            raise CTargetTensorTypeError(*io_gap)
         reason = f"{board_id}: portable C target — asked for (target='c')"
     elif target == "tflm":
         reason = f"{board_id}: TFLite Micro — asked for (target='tflm')"
     elif not _virtual(chosen):
         reason = f"{board_id}: TFLite Micro — a real board runs the Arduino sketch"
+    elif app:
+        reason = f"{board_id}: TFLite Micro — the application glue needs the sketch's regions (the C target has none)"
+    elif io_gap:
+        reason = (f"{board_id}: TFLite Micro — the model's {io_gap[0]} is {io_gap[1]}; the C target runs int8 input "
+                  "and output")
+        target = "tflm"
     else:
         c_model, gap = c_model_or_gap(graph, name or DEFAULT_NAME)
         if c_model is not None:
@@ -341,6 +380,9 @@ def _write_tflm_project(data: bytes, graph: Graph, board: Any, root: Path, label
     """write_project for the TFLite Micro target: everything exact is computed before anything is written."""
     sketch_name = _sketch_name(name)
     library = build_settings()["library"]
+    for tensor, what in ((_single(list(graph.inputs), "input"), "input"),
+                         (_single(list(graph.outputs), "output"), "output")):
+        _tensor_type(tensor, what)  # refused before the arena is measured
 
     inspection = inspect(data)
     if inspection.unsupported_ops:
@@ -355,7 +397,7 @@ def _write_tflm_project(data: bytes, graph: Graph, board: Any, root: Path, label
 
     input_tensor = _single(inspection.inputs, "input")
     output_tensor = _single(inspection.outputs, "output")
-    _, input_width = _tensor_type(input_tensor, "input")  # the input's bytes travel as they are
+    input_type, input_width = _tensor_type(input_tensor, "input")  # the input's bytes travel as they are
     output_type, output_width = _tensor_type(output_tensor, "output")
     input_count, output_count = input_tensor.count, output_tensor.count
     input_bytes, output_bytes = input_count * input_width, output_count * output_width
@@ -391,11 +433,13 @@ def _write_tflm_project(data: bytes, graph: Graph, board: Any, root: Path, label
         kernel_scratch_bytes=f"{inspection.kernel_scratch_bytes:,}", arena_bytes=inspection.arena_bytes,
         input_text=_tensor_text(input_tensor), input_count=input_count, input_bytes=input_bytes,
         input_scale=float_literal(input_tensor.scale or 0.0), input_zero_point=input_tensor.zero_point or 0,
-        input_scale_text=float32_text(input_tensor.scale or 0.0),
+        input_scale_text=float32_text(input_tensor.scale or 0.0), input_type=input_type,
+        input_is_float=_cpp_bool(input_tensor.dtype == "float32"),
+        output_is_float=_cpp_bool(output_tensor.dtype == "float32"),
         output_text=_tensor_text(output_tensor), output_count=output_count, output_bytes=output_bytes,
         output_scale=float_literal(output_tensor.scale or 0.0), output_zero_point=output_tensor.zero_point or 0,
         output_scale_text=float32_text(output_tensor.scale or 0.0), output_type=output_type,
-        output_is_probability="true" if probability else "false",
+        output_is_probability=_cpp_bool(probability),
         output_is_probability_text=("The model ends in a softmax/logistic: CLASSIFY prints the output as its score."
                                     if probability else
                                     "The model's outputs are not probabilities: CLASSIFY scores them with a softmax."),
@@ -430,7 +474,8 @@ def _write_tflm_project(data: bytes, graph: Graph, board: Any, root: Path, label
             platformio_library=library["platformio"])
     contents[root / "README.md"] = fill(
         "README.md", sketch_name=sketch_name, board_name=board.name, board_id=board_id, model_name=sketch_name,
-        input_count=input_count, output_count=output_count, baud=baud,
+        input_bytes=input_bytes, output_bytes=output_bytes, baud=baud,
+        io_text=f"{input_tensor.dtype} input, {output_tensor.dtype} output",
         build_instructions=_build_instructions(sketch_name, fqbn, platformio_board, library),
         budget_text=str(budget).replace("\n  ", "\n- ").replace("fits the", "The model fits the", 1))
 

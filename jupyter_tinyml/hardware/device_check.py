@@ -1,5 +1,9 @@
 """The on-device check: the board against the host's int8 interpreter, on the same input bytes.
 
+The input bytes are the model's own input type: quantized int8 (or uint8) values, or float32 values as they are for
+a float-input model (quantization="int8-float-io"), which quantizes them itself. A float32 output is compared in
+the steps of the int8 tensor that its DEQUANTIZE reads, so the tolerance means the same for both kinds of model.
+
 Test samples go to the board as INFER requests; every answer is compared with TFLite's reference kernels (what
 TFLite Micro and the C target compute): agreement of the top class, the largest difference in output steps, and
 the latency the board measured. `check_device` needs only something that answers `info()` and `infer()` — a
@@ -10,11 +14,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from html import escape
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import BoardError, ConfigError
 from .protocol import DeviceInfo, Inference
 from .reporter import Progress
+
+if TYPE_CHECKING:
+    from ..model.tflite import Graph
 
 # The largest output difference (in int8 steps) a deployment may show against TFLite's reference kernels and still
 # pass, per firmware target. The C target computes every integer op exactly as the reference does (0 steps on every
@@ -26,6 +33,9 @@ from .reporter import Progress
 TOLERANCE_STEPS = 1
 TFLM_TOLERANCE_STEPS = 3
 TOLERANCE_BY_TARGET = {"c": TOLERANCE_STEPS, "tflm": TFLM_TOLERANCE_STEPS}
+# Input and output types the check sends and compares: quantized integers, or float32 around an int8 model.
+INTEGER_TYPES = ("int8", "uint8")
+FLOAT_TYPE = "float32"
 
 
 def tolerance_for(target: str | None) -> int:
@@ -172,9 +182,11 @@ def check_device(device: Device, tflite: Any, samples: Any, *, progress: Progres
                  limit: int | None = None, tolerance_steps: int = TOLERANCE_STEPS) -> OnDeviceCheck:
     """Run `samples` on the device and on the host int8 interpreter; compare outputs and report latency.
 
-    tflite: the model bytes or .tflite path the firmware was built from (int8 or uint8 input and output).
-    samples: float samples shaped like the model input (quantized here with the input's scale and zero point)
-        or samples already of the input's integer type. limit: use only the first `limit` samples.
+    tflite: the model bytes or .tflite path the firmware was built from: int8 or uint8 input and output, or float32
+        ones around int8 layers (quantization="int8-float-io").
+    samples: float samples shaped like the model input (quantized here with the input's scale and zero point for
+        an integer input, sent as float32 for a float input) or samples already of the input's integer type.
+        limit: use only the first `limit` samples.
     progress(done, total, "check") is called after each sample. tolerance_steps: the largest output difference
     that still passes (default TOLERANCE_STEPS).
     """
@@ -190,9 +202,11 @@ def check_device(device: Device, tflite: Any, samples: Any, *, progress: Progres
         raise ConfigError(f"The model has {len(model_inputs)} inputs and {len(model_outputs)} outputs; the "
                           "on-device check handles one of each.")
     source, target = model_inputs[0], model_outputs[0]
-    if source.dtype not in ("int8", "uint8") or target.dtype not in ("int8", "uint8"):
+    handled = (*INTEGER_TYPES, FLOAT_TYPE)
+    if source.dtype not in handled or target.dtype not in handled:
         raise ConfigError(f"The model's input is {source.dtype} and output {target.dtype}: the on-device check "
-                          "needs an integer model — convert with quantization='int8'.")
+                          "needs an int8 model — convert with quantization='int8' or 'int8-float-io'.")
+    output_step = _output_step(graph) if target.dtype == FLOAT_TYPE else None
     in_dtype, out_dtype = np.dtype(source.dtype), np.dtype(target.dtype)
     sample_shape = tuple(source.shape[1:])
     n_in = int(np.prod(sample_shape)) if sample_shape else 1
@@ -208,10 +222,14 @@ def check_device(device: Device, tflite: Any, samples: Any, *, progress: Progres
                           "pass samples shaped like the model input.")
     if limit is not None:
         data = data[: int(limit)]
-    quantized = quantize_samples(data, in_dtype, source.scale, source.zero_point).reshape(len(data), n_in)
+    if source.dtype == FLOAT_TYPE:  # the model's own QUANTIZE op quantizes, on the board as on the host
+        quantized = _float_samples(data).reshape(len(data), n_in)
+    else:
+        quantized = quantize_samples(data, in_dtype, source.scale, source.zero_point).reshape(len(data), n_in)
 
     info = device.info()
-    _require_same_model(device, info, n_in, n_out, source, target)
+    # READY and INFO count bytes (PROTOCOL.md): values times the width of the type.
+    _require_same_model(device, info, n_in * in_dtype.itemsize, n_out * out_dtype.itemsize, source, target)
 
     interpreter = interpreter_for(content, reference=True)  # what TFLite Micro and the C target compute
     interpreter.allocate_tensors()
@@ -236,7 +254,12 @@ def check_device(device: Device, tflite: Any, samples: Any, *, progress: Progres
         if progress is not None:
             progress(i + 1, n, "check")
 
-    difference = np.abs(device_outputs.astype(np.int32) - host_outputs.astype(np.int32))
+    if output_step is None:
+        difference = np.abs(device_outputs.astype(np.int32) - host_outputs.astype(np.int32))
+    else:  # real values that are multiples of one int8 step: the difference in steps, as for an int8 output
+        real = np.abs(device_outputs.astype(np.float64) - host_outputs.astype(np.float64)) / output_step
+        worst = float(np.iinfo(np.int32).max)  # a NaN or infinity from the board is as far off as it gets
+        difference = np.rint(np.nan_to_num(real, nan=worst, posinf=worst)).astype(np.int64)
     same = device_outputs.argmax(axis=1) == host_outputs.argmax(axis=1)
     return OnDeviceCheck(
         n=n,
@@ -259,19 +282,46 @@ def check_device(device: Device, tflite: Any, samples: Any, *, progress: Progres
     )
 
 
+def _float_samples(data: Any) -> Any:
+    """Samples for a float32 input, as float32; refuses what the model cannot take."""
+    import numpy as np
+
+    if data.dtype.kind not in "fiub":
+        raise ConfigError(f"samples hold {data.dtype} values: pass float samples shaped like the model input.")
+    real = data.astype(np.float32)
+    if not np.isfinite(real).all():
+        raise ConfigError("samples hold NaN or infinite values: clean or impute them first.")
+    return real
+
+
+def _output_step(graph: Graph) -> float:
+    """The size of one int8 step of a float32 output: the scale of the tensor its DEQUANTIZE reads. A model that
+    computes its output in float has no such step, and the check, which compares int8 arithmetic, refuses it."""
+    producer = {output: operator for operator in graph.operators for output in operator.outputs}
+    operator = producer.get(graph.output_indices[0]) if graph.output_indices else None
+    if operator is not None and operator.name == "DEQUANTIZE" and operator.inputs:
+        scale = graph.tensors[operator.inputs[0]].scale
+        if scale:
+            return float(scale)
+    raise ConfigError("The model computes its float32 output in float (no int8 output before a DEQUANTIZE): the "
+                      "on-device check compares int8 arithmetic — convert with quantization='int8' or "
+                      "'int8-float-io'.")
+
+
 def _require_same_model(device: Device, info: DeviceInfo, n_in: int, n_out: int, source: Any, target: Any) -> None:
+    """n_in and n_out are bytes, as the board counts them; a float tensor has no scale (the board says 0)."""
     def close(a: float, b: float | None) -> bool:
-        return b is not None and math.isclose(a, b, rel_tol=1e-3, abs_tol=1e-9)
+        return math.isclose(a, b or 0.0, rel_tol=1e-3, abs_tol=1e-9)
 
     problems = []
     if info.n_in != n_in or info.n_out != n_out:
-        problems.append(f"{info.n_in} inputs and {info.n_out} outputs, this model {n_in} and {n_out}")
-    elif not (close(info.in_scale, source.scale) and info.in_zero == source.zero_point):
+        problems.append(f"{info.n_in} inputs and {info.n_out} outputs, this model {n_in} and {n_out}")  # bytes
+    elif not (close(info.in_scale, source.scale) and info.in_zero == (source.zero_point or 0)):
         problems.append(f"input scale {info.in_scale:g} zero point {info.in_zero}, this model "
-                        f"{source.scale:g} and {source.zero_point}")
-    elif not (close(info.out_scale, target.scale) and info.out_zero == target.zero_point):
+                        f"{source.scale or 0.0:g} and {source.zero_point or 0}")
+    elif not (close(info.out_scale, target.scale) and info.out_zero == (target.zero_point or 0)):
         problems.append(f"output scale {info.out_scale:g} zero point {info.out_zero}, this model "
-                        f"{target.scale:g} and {target.zero_point}")
+                        f"{target.scale or 0.0:g} and {target.zero_point or 0}")
     if problems:
         where = device.where
         raise BoardError(f"{where[:1].upper()}{where[1:]} runs another model ({info.model!r}: {problems[0]}) — flash "

@@ -307,7 +307,7 @@ class BoardLink:
         return raw
 
     def infer(self, data: Any, timeout: float | None = None) -> Inference:
-        """Run one inference on raw input bytes (int8 values, e.g. `np.int8` array or bytes).
+        """Run one inference on the input tensor's raw bytes (int8 values, or little-endian float32 for a float input).
 
         Returns (output bytes, microseconds the board measured); `last_cycles` holds its cycle count if it sent one.
         """

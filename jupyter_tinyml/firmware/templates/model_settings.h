@@ -26,6 +26,10 @@ constexpr size_t kInputBytes = ${input_bytes};
 constexpr float kInputScale = ${input_scale};  // 0: not quantized
 constexpr int32_t kInputZeroPoint = ${input_zero_point};
 constexpr const char kInputScaleText[] = "${input_scale_text}";  // the same scale, as INFO prints it
+constexpr tinyml::TensorType kInputType = tinyml::TensorType::${input_type};
+// A float32 input takes real values as they are (SetInput stores them; ModelInput() is nullptr): the model quantizes
+// them itself. An integer input takes them quantized with the scale and zero point above (SetInput does it).
+constexpr bool kInputIsFloat = ${input_is_float};
 
 // Output: ${output_text}
 constexpr size_t kOutputCount = ${output_count};  // values
@@ -34,6 +38,8 @@ constexpr float kOutputScale = ${output_scale};  // 0: not quantized
 constexpr int32_t kOutputZeroPoint = ${output_zero_point};
 constexpr const char kOutputScaleText[] = "${output_scale_text}";
 constexpr tinyml::TensorType kOutputType = tinyml::TensorType::${output_type};
+// A float32 output holds real values; an integer one is dequantized (DequantizeOutput gives real values for both).
+constexpr bool kOutputIsFloat = ${output_is_float};
 // ${output_is_probability_text}
 constexpr bool kOutputIsProbability = ${output_is_probability};
 

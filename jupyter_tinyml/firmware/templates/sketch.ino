@@ -9,9 +9,10 @@
 //   app-globals   the glue's objects and helper functions
 //   app-setup     runs once at the end of setup(), after the model is ready (start the sensors)
 //   app-loop      runs on every loop() after serial requests are served (read a sensor, classify, act)
-// The glue may use ModelReady(), ModelInput(), QuantizeInput(), RunModel(), TopClass(), DequantizeOutput(),
-// LabelOf() and the constants of model_settings.h (tinyml_model.h lists them). It must not block for long (requests
-// are served between loop() calls) and must not print lines that start with "TINYML ".
+// The glue may use ModelReady(), SetInput(), RunModel(), TopClass(), DequantizeOutput(), LabelOf() and the constants
+// of model_settings.h (tinyml_model.h lists them). SetInput(i, value) takes real values and DequantizeOutput(i) gives
+// them, whether the model's input and output are int8 or float32 (kInputIsFloat, kOutputIsFloat). It must not block
+// for long (requests are served between loop() calls) and must not print lines that start with "TINYML ".
 // Everything outside the regions is written again from the model: edit only inside them.
 
 #include "tinyml_model.h"
@@ -34,8 +35,7 @@ void loop() {
   // >>> tinyml:app-loop
   // Nothing more to do: TinymlServe() answers INFER/CLASSIFY. A sensor application fills the input here:
   //   if (ModelReady()) {
-  //     int8_t* input = ModelInput();
-  //     for (size_t i = 0; i < kInputCount; ++i) input[i] = QuantizeInput(features[i]);
+  //     for (size_t i = 0; i < kInputCount; ++i) SetInput(i, features[i]);
   //     float score;
   //     if (RunModel()) { const size_t k = TopClass(&score); Serial.print(LabelOf(k)); Serial.println(score); }
   //   }

@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "tensorflow/lite/micro/micro_interpreter.h"
 #include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
@@ -109,7 +110,55 @@ void TinymlServe() {
 
 bool ModelReady() { return interpreter != nullptr; }
 
-int8_t* ModelInput() { return ModelReady() ? reinterpret_cast<int8_t*>(InputBytes()) : nullptr; }
+int8_t* ModelInput() {
+  // Only an int8 input is an array of int8: writing int8 values into a float32 input would give it garbage.
+  return ModelReady() && kInputType == tinyml::TensorType::kInt8 ? reinterpret_cast<int8_t*>(InputBytes()) : nullptr;
+}
+
+namespace {
+
+// A real value quantized with the input's scale and zero point, clamped to [low, high] (the integer type's range)
+// before rounding, so a value far out of range cannot overflow lroundf.
+long QuantizedInput(float value, float low, float high) {
+  float steps = kInputScale == 0.0f ? value : value / kInputScale;
+  const float zero = static_cast<float>(kInputZeroPoint);
+  steps = steps < low - zero ? low - zero : steps > high - zero ? high - zero : steps;
+  return lroundf(steps) + kInputZeroPoint;
+}
+
+template <typename T>
+void StoreInput(size_t index, T value) {
+  memcpy(InputBytes() + index * sizeof(T), &value, sizeof(T));
+}
+
+}  // namespace
+
+bool SetInput(size_t index, float value) {
+  if (!ModelReady() || index >= kInputCount) return false;
+  if (kInputType == tinyml::TensorType::kFloat32) {
+    StoreInput<float>(index, value);  // the model's own QUANTIZE op (if any) quantizes it
+    return true;
+  }
+  if (isnan(value)) return false;  // no integer stands for "not a number"
+  switch (kInputType) {
+    case tinyml::TensorType::kInt8:
+      StoreInput<int8_t>(index, static_cast<int8_t>(QuantizedInput(value, -128.0f, 127.0f)));
+      return true;
+    case tinyml::TensorType::kUInt8:
+      StoreInput<uint8_t>(index, static_cast<uint8_t>(QuantizedInput(value, 0.0f, 255.0f)));
+      return true;
+    case tinyml::TensorType::kInt16:
+      StoreInput<int16_t>(index, static_cast<int16_t>(QuantizedInput(value, -32768.0f, 32767.0f)));
+      return true;
+    case tinyml::TensorType::kInt32:
+      // float cannot hold INT32_MAX exactly: the bounds stay inside what both types represent.
+      StoreInput<int32_t>(index, static_cast<int32_t>(QuantizedInput(value, -2147483520.0f, 2147483520.0f)));
+      return true;
+    case tinyml::TensorType::kFloat32:
+      break;
+  }
+  return false;
+}
 
 int8_t QuantizeInput(float value) {
   const long quantized = kInputScale == 0.0f ? lroundf(value) : lroundf(value / kInputScale) + kInputZeroPoint;

@@ -175,8 +175,10 @@ void Protocol::Announce() {
   if (failure_ != nullptr) {
     out.Text("TINYML ERROR ").Text(failure_).End();
   } else if (ready_) {
+    // in= and out= count the bytes an INFER line carries and a RESULT line returns (the values, for int8 models):
+    // what the host needs to frame them, whatever the tensor types.
     out.Text("TINYML READY v1 model=").Text(model_.name);
-    out.Text(" in=").Unsigned(model_.input_count).Text(" out=").Unsigned(model_.output_count);
+    out.Text(" in=").Unsigned(model_.input_bytes).Text(" out=").Unsigned(model_.output_bytes);
     out.Text(" arena=").Unsigned(arena_used_).Text(" board=").Text(model_.board_id).End();
   }
 }
@@ -236,7 +238,7 @@ void Protocol::Handle() {
 void Protocol::Info() {
   Writer out(hooks_.write);
   out.Text("TINYML INFO model=").Text(model_.name);
-  out.Text(" in=").Unsigned(model_.input_count).Text(" out=").Unsigned(model_.output_count);
+  out.Text(" in=").Unsigned(model_.input_bytes).Text(" out=").Unsigned(model_.output_bytes);  // bytes, as READY
   out.Text(" in_scale=").Text(model_.input_scale_text).Text(" in_zero=").Signed(model_.input_zero_point);
   out.Text(" out_scale=").Text(model_.output_scale_text).Text(" out_zero=").Signed(model_.output_zero_point);
   out.Text(" arena=").Unsigned(arena_used_).Text(" ops=").Text(model_.op_names).End();

@@ -17,7 +17,7 @@ struct ModelDescription {
   const char* name;               // model=<name>
   const char* board_id;           // board=<board id>
   size_t input_count;             // values in the input tensor
-  size_t input_bytes;             // bytes an INFER line carries (two hex digits each)
+  size_t input_bytes;             // bytes an INFER line carries (two hex digits each); READY and INFO say in=<this>
   size_t output_count;
   size_t output_bytes;
   const char* input_scale_text;   // INFO prints the scales exactly as generated, without float formatting
