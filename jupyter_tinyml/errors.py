@@ -5,7 +5,13 @@ Each message is one line that says what to do next; the magics print it and leav
 
 
 class TinyMLError(Exception):
-    """Base class: anything the person can act on."""
+    """Base class: anything the person can act on.
+
+    `completions` holds the model's answers when the error ended an ask after the model had answered (the
+    generate loop sets it), so the tokens spent are still reported; empty otherwise.
+    """
+
+    completions: list = []  # noqa: RUF012 (read-only default; the generate loop assigns a list per error)
 
 
 class ConfigError(TinyMLError):
@@ -119,26 +125,6 @@ class ModelFailedError(ModelError):
 
 class MalformedAnswerError(TinyMLError):
     """The model answered, but not with Python code we can insert."""
-
-
-class NotPythonAnswerError(MalformedAnswerError):
-    """The answer's code blocks are all in other languages."""
-
-    def __init__(self, languages: list[str]) -> None:
-        super().__init__(
-            f"The model answered with {', '.join(sorted(set(languages)))} code, not Python; nothing was inserted. "
-            "Rephrase the request or run the cell again."
-        )
-
-
-class NoCodeAnswerError(MalformedAnswerError):
-    """The answer is prose only."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "The model's answer held no Python code; nothing was inserted. Run the cell again or make the request "
-            "more specific."
-        )
 
 
 class NoGlueRegionError(MalformedAnswerError):
@@ -408,4 +394,77 @@ class LibraryNotFoundError(ToolNotFoundError):
 # --- model answers (issue 11: answer shapes, truncation) ----------------------------------------------------
 
 
+class AnswerFormError(MalformedAnswerError):
+    """An answer the stage's reader cannot use at all: not in the form the prompt asks for.
+
+    A reader raises a subclass with `follow_up`, what the model is told; the generate loop sends it once
+    (while rounds remain) and raises the error, whose message is for the person, when the next answer is
+    no better.
+    """
+
+    def __init__(self, message: str, follow_up: str) -> None:
+        super().__init__(message)
+        self.follow_up = follow_up
+
+
+class NoPythonBlockError(AnswerFormError):
+    """A Python stage's answer with no Python in it: other languages only (`languages`), or prose only."""
+
+    def __init__(self, languages: list[str]) -> None:
+        held = f"{', '.join(languages)} code" if languages else "no code"
+        super().__init__(
+            f"The model answered with {held}, not Python; nothing was inserted. Rephrase the request or run "
+            "the cell again."
+            if languages
+            else "The model's answer held no Python code; nothing was inserted. Run the cell again or make the "
+            "request more specific.",
+            f"Your answer held {held} but no Python, so nothing could be inserted into the notebook. Answer "
+            "again with the complete Python code in fenced ```python blocks; a sentence before or after them "
+            "is fine.",
+        )
+
+
+class AnswerCutOffError(MalformedAnswerError):
+    """The answer stopped at the token limit (or inside a code block), also after one request to continue."""
+
+    def __init__(self, max_tokens: int) -> None:
+        super().__init__(
+            f"The model's answer was cut off at max_tokens={max_tokens}, also after a request to continue; "
+            f"nothing was inserted. Raise it with %tinyml config max_tokens={max(2 * max_tokens, 1024)} "
+            "or ask for less, then run the cell again."
+        )
+
+
 # --- application glue (issue 11: glue forms, compile check) -------------------------------------------------
+
+
+class NoGlueError(AnswerFormError):
+    """A deploy (or glue repair) answer with no application glue in a form the reader maps to the regions."""
+
+    def __init__(self, why: str, follow_up: str) -> None:
+        super().__init__(
+            f"The model's deploy answer held no application glue the sketch's regions can take ({why}), so "
+            "nothing was inserted; run the cell again or rephrase the request.",
+            follow_up,
+        )
+
+
+# --- firmware tensor types (issue 11) -----------------------------------------------------------------------
+
+
+class FirmwareTensorTypeError(ConfigError):
+    """The model's input or output is of a type that the firmware's glue helpers (SetInput, DequantizeOutput) and
+    serial protocol cannot handle; write_project refuses it before writing anything."""
+
+    def __init__(self, which: str, dtype: str, handled: tuple[str, ...]) -> None:
+        super().__init__(f"The model's {which} is {dtype}; the firmware reads and writes {', '.join(handled)} tensors "
+                         f"— convert with quantization='int8' (int8 {which}) or 'int8-float-io' (float32 {which})")
+
+
+class CTargetTensorTypeError(ConfigError):
+    """target='c' for a model whose input or output is not int8 (a float32 one, from quantization='int8-float-io'):
+    the portable C target runs int8 from end to end, with no QUANTIZE from float nor DEQUANTIZE."""
+
+    def __init__(self, which: str, dtype: str) -> None:
+        super().__init__(f"The portable C target runs int8 input and output, and this model's {which} is {dtype} — "
+                         "use target='tflm' (or 'auto'), or convert with quantization='int8'")

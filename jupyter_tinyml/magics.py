@@ -179,7 +179,7 @@ class TinyMLMagics(Magics):
             + (f"; left out: {len(snapshot.dropped)}" if snapshot.dropped else "")
         )
         failed = self.failures.last
-        print("last error: " + (failed.error.strip().splitlines()[-1] if failed else "none"))
+        print("last error: " + (failed.error_line if failed else "none"))
         print(f"loaded:  litellm {'yes' if 'litellm' in sys.modules else 'not yet'}, "
               f"tensorflow {'yes' if 'tensorflow' in sys.modules else 'not yet'}")
 
@@ -252,6 +252,7 @@ class TinyMLMagics(Magics):
                 on_text=stream_to_output if settings.stream else None,
             )
         except TinyMLError as error:
+            self.report_spent(error)
             raise UsageError(f"tinyml: {error}") from None
         self.report(generation)
         provenance = Provenance(
@@ -316,6 +317,16 @@ class TinyMLMagics(Magics):
                   "(set one with %tinyml config model=...).")
         for finding in generation.findings():
             print(f"check: {finding}")
+
+    def report_spent(self, error: TinyMLError) -> None:
+        """The usage lines of the answers an error came after: the tokens were spent though nothing was inserted."""
+        from .stages.base import spent
+
+        completions = spent(error)
+        if completions:
+            print()
+        for completion in completions:
+            print(completion.usage_line())
 
     def execute(self, generation: base.Generation) -> None:
         """--run: execute the code cells in order, stopping at the first failure (which %tinyml_fix can repair)."""

@@ -15,11 +15,15 @@ from typing import Any
 
 @dataclass
 class Reply:
-    """One scripted answer: text, or an HTTP error status with an OpenAI-style error body, after a delay."""
+    """One scripted answer: text, or an HTTP error status with an OpenAI-style error body, after a delay.
+
+    `finish_reason` is what the choice reports: "length" plays an answer cut off at max_tokens.
+    """
 
     text: str = ""
     status: int = 200
     delay_s: float = 0.0
+    finish_reason: str = "stop"
 
 
 @dataclass
@@ -60,9 +64,9 @@ class ChatServer:
                 if reply.status != 200:
                     self.send_json(reply.status, {"error": {"message": reply.text or "error", "type": "test", "code": reply.status}})
                 elif request.get("stream"):
-                    self.stream(request, reply.text)
+                    self.stream(request, reply.text, reply.finish_reason)
                 else:
-                    self.send_json(200, completion(request, reply.text))
+                    self.send_json(200, completion(request, reply.text, reply.finish_reason))
 
             def send_json(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()
@@ -72,14 +76,14 @@ class ChatServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def stream(self, request: dict[str, Any], text: str) -> None:
+            def stream(self, request: dict[str, Any], text: str, finish_reason: str = "stop") -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.end_headers()
                 pieces = [text[i : i + 7] for i in range(0, len(text), 7)]
                 for piece in pieces:
                     self.event(chunk(request, {"content": piece}, None))
-                self.event(chunk(request, {}, "stop"))
+                self.event(chunk(request, {}, finish_reason))
                 if (request.get("stream_options") or {}).get("include_usage"):
                     self.event({**chunk(request, {}, None), "choices": [], "usage": usage(request, text)})
                 self.wfile.write(b"data: [DONE]\n\n")
@@ -115,13 +119,13 @@ def chunk(request: dict[str, Any], delta: dict[str, str], finish: str | None) ->
     }
 
 
-def completion(request: dict[str, Any], text: str) -> dict[str, Any]:
+def completion(request: dict[str, Any], text: str, finish_reason: str = "stop") -> dict[str, Any]:
     return {
         "id": "chatcmpl-test",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": request.get("model", "test"),
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}],
         "usage": usage(request, text),
     }
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from jupyter_tinyml.stages.checks import Problem, check_code, defined_names, python_source
+from jupyter_tinyml.stages.checks import Problem, check_code, defined_names, likely_defined_names, python_source
 
 
 def code(text: str) -> str:
@@ -469,6 +469,13 @@ def test_problem_is_frozen_and_reads_as_its_message() -> None:
         problem.kind = "syntax"  # type: ignore[misc]
 
 
+def test_a_problem_in_one_part_of_an_answer_names_the_part() -> None:
+    problem = Problem("syntax", "line 1: invalid syntax", 1, part="part 2 (`history = model.fit(`)")
+    assert problem.blocking and problem.line == 1
+    assert str(problem) == "part 2 (`history = model.fit(`): line 1: invalid syntax"
+    assert Problem("syntax", "line 1: invalid syntax", 1) != problem  # the part tells two such problems apart
+
+
 def test_problems_are_ordered_by_line() -> None:
     cell = "import os\nos.system('ls')\nprint(undefined_a)\nimport not_a_real_module_xyz\n"
     assert [p.line for p in check_code(cell)] == [2, 3, 4]
@@ -536,3 +543,27 @@ def test_star_import_in_an_earlier_cell_lets_anything_through() -> None:
 
 def test_code_that_does_not_parse_defines_nothing() -> None:
     assert defined_names("x = (1,\n") == set()
+
+
+def test_code_that_does_not_parse_still_shows_the_names_it_plainly_binds() -> None:
+    broken = code(
+        """
+        import numpy as np, os.path
+        from keras import layers as L
+        x_train, y_train = load(
+        model: object = make()
+        def build(n):
+            inner = 1
+        class Net:
+            pass
+        for epoch in range(3):
+            pass
+        if x_train == 1:
+            nope = 2
+        """
+    )
+    assert defined_names(broken) == set()
+    assert likely_defined_names(broken) == {
+        "np", "os", "L", "x_train", "y_train", "model", "build", "Net", "epoch",
+    }
+    assert likely_defined_names("a = 1\nb = a\n") == defined_names("a = 1\nb = a\n") == {"a", "b"}

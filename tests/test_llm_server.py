@@ -6,7 +6,7 @@ from openai_server import Reply
 
 from jupyter_tinyml.config import TinyML
 from jupyter_tinyml.errors import MalformedAnswerError, ModelError
-from jupyter_tinyml.stages import llm
+from jupyter_tinyml.stages import answer, llm
 
 
 def point_at(shell, server, model: str = "openai/test-coder") -> object:
@@ -37,7 +37,7 @@ def test_non_streamed_answer(chat_server, monkeypatch):
     monkeypatch.setenv("TINYML_API_KEY", "k")
     chat_server.answer("```python\ny = 2\n```")
     completion = llm.complete([{"role": "user", "content": "y"}], settings_for(chat_server, "openai/x", stream=False))
-    assert llm.extract_code(completion.text).code_blocks == ["y = 2\n"]
+    assert completion.text == "```python\ny = 2\n```" and completion.finish_reason == "stop"
 
 
 def test_prep_through_the_server_inserts_and_shows_usage(shell, chat_server, capsys):
@@ -139,12 +139,14 @@ def test_missing_key_and_unknown_provider(shell, capsys):
     assert "Unknown model" in capsys.readouterr().err
 
 
-def test_extract_code_rules():
-    answer = llm.extract_code("Intro\n```python\na = 1\n```\n```py\nb = 2\n```\n```bash\nls\n```")
-    assert answer.code_blocks == ["a = 1\n", "b = 2\n"] and answer.prose.startswith("Intro")
-    assert llm.extract_code("import os\nprint(os.sep)").code_blocks == ["import os\nprint(os.sep)\n"]
+def test_python_parts_rules():
+    parts = answer.python_parts("Intro\n```python\na = 1\n```\n```py\nb = 2\n```\n```bash\nls\n```")
+    assert [(part.kind, part.text) for part in parts] == [
+        ("prose", "Intro"), ("code", "a = 1\n"), ("code", "b = 2\n"), ("shell", "ls\n")
+    ]
+    assert [part.text for part in answer.python_parts("import os\nprint(os.sep)")] == ["import os\nprint(os.sep)\n"]
     with pytest.raises(MalformedAnswerError):
-        llm.extract_code("Sure")
+        answer.python_parts("Sure")
     with pytest.raises(ModelError):
         raise llm.explain_model_error(RuntimeError("boom"), "m", None)
 

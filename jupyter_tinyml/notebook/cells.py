@@ -17,11 +17,18 @@ METADATA_KEY = "jupyter_tinyml"
 
 @dataclass
 class GeneratedCell:
-    """One cell to insert below the magic: code (default) or markdown."""
+    """One cell to insert below the magic: code (default) or markdown.
+
+    `blocked_by` holds the blocking check findings the cell still has after the last repair round: it would
+    fail as written. The one-cell fallback comments such a part out (findings on top) so the other parts
+    still run; the lab extension inserts it as its own cell, which stops nothing else. It never goes into
+    the cell's metadata (the findings are in the provenance's checks already).
+    """
 
     source: str
     cell_type: str = "code"
     metadata: dict[str, Any] = field(default_factory=dict)
+    blocked_by: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -70,22 +77,39 @@ class SetNextInputWriter:
     def insert(self, cells: list[GeneratedCell], provenance: Provenance) -> str:
         self.shell.set_next_input(combine(cells, provenance), replace=False)
         count = sum(cell.cell_type == "code" for cell in cells)
+        blocked = sum(bool(cell.blocked_by) for cell in cells if cell.cell_type == "code")
+        out = f"; {blocked} commented out: it would fail as written" if blocked else ""
         return (
-            f"Inserted below as one cell ({count} code part{'s' if count != 1 else ''} separated by '# %%'), "
+            f"Inserted below as one cell ({count} code part{'s' if count != 1 else ''} separated by '# %%'{out}), "
             "unreviewed: read it, then run it."
         )
 
 
 def combine(cells: list[GeneratedCell], provenance: Provenance) -> str:
-    """All cells as one code cell: a header, then each cell after a ``# %%`` marker; markdown as comments."""
+    """All cells as one code cell: a header, then each cell after a ``# %%`` marker; markdown as comments.
+
+    A code part that would fail as written (`blocked_by`) is commented out under its findings: one cell
+    stops at its first error, and the other parts should still run.
+    """
     parts = [provenance.header()]
     for cell in cells:
         if cell.cell_type == "markdown":
-            commented = "\n".join(f"# {line}".rstrip() for line in cell.source.strip().splitlines())
-            parts.append(f"# %% [markdown]\n{commented}")
+            parts.append(f"# %% [markdown]\n{commented(cell.source)}")
+        elif cell.blocked_by:
+            findings = "\n".join(f"#   {finding}" for finding in cell.blocked_by)
+            parts.append(
+                "# %%\n# tinyml: this part is commented out, it would fail as written:\n"
+                f"{findings}\n# Fix it (or ask %tinyml_fix), then remove the '# ' in front of its lines.\n"
+                f"{commented(cell.source)}"
+            )
         else:
             parts.append(f"# %%\n{cell.source.strip()}")
     return "\n\n".join(parts) + "\n"
+
+
+def commented(source: str) -> str:
+    """Every line of `source` behind `# `, blank lines as a bare `#`."""
+    return "\n".join(f"# {line}".rstrip() for line in source.strip().splitlines())
 
 
 class Channel(Protocol):

@@ -4,6 +4,19 @@ prompt + context -> model (or the offline recipe) -> checks -> repair rounds (bo
 Nothing here knows IPython: the magics hand in a StageRequest and get a Generation back (`run`), so every
 stage can be driven from plain Python and is tested that way too. `converse` is the loop itself; the deploy
 glue repair (glue.py) asks through it as well.
+
+How a stage's AnswerReader talks to the loop:
+- It only ever sees whole answers. A cut one (finish_reason "length", or a fence left open) gets one request
+  to continue inside `converse`, and the two texts are joined (answer.join); cut again, the loop raises
+  AnswerCutOffError.
+- `read` returns a Reading. Its blocking problems go back to the model while rounds remain, listed (their
+  str() names the part they belong to), or as `Reading.follow_up` when the reader has words of its own.
+- An answer in no form the reader takes (no Python at all; for deploy, no glue it can map) is an
+  AnswerFormError subclass raised by `read`, carrying `follow_up`: the request for the contract form. The
+  loop sends it once while rounds remain; when the next answer is no better the error ends the ask — unless
+  an earlier round gave cells, which are kept. Any other TinyMLError raised by `read` ends the ask at once.
+- Every TinyMLError that ends an ask after the model answered carries the answers it cost as
+  `error.completions` (`spent(error)` reads them), so the magics print the usage lines before the error line.
 """
 from __future__ import annotations
 
@@ -14,10 +27,10 @@ from importlib import resources
 from typing import Any, Callable, Iterable, Protocol
 
 from ..config import TinyML
-from ..errors import UnknownStageError
+from ..errors import AnswerCutOffError, AnswerFormError, TinyMLError, UnknownStageError
 from ..notebook.cells import GeneratedCell
 from ..notebook.context import NotebookContext
-from . import checks, llm
+from . import answer, checks, llm
 from .request import STAGE_NAMES, StageRequest
 
 # An offline recipe: deterministic code for the stage, built from the request text and the notebook context.
@@ -67,14 +80,16 @@ class AnswerReader(Protocol):
 
 
 class PythonReader:
-    """The reader of the Python stages: fenced Python blocks become code cells, checked against the notebook."""
+    """The reader of the Python stages: Python blocks become code cells, each checked on its own against the
+    notebook; prose and output blocks become markdown where they stood (answer.py). No Python at all raises
+    NoPythonBlockError, an AnswerFormError: the loop asks once for ```python blocks."""
 
     def __init__(self, asked: Asked) -> None:
         self.known = set(asked.known_names)
 
-    def read(self, answer: str) -> Reading:
-        cells = cells_from_answer(llm.extract_code(answer))
-        return Reading(cells, check_cells(cells, self.known))
+    def read(self, text: str) -> Reading:
+        cells, problems = answer.read_python(text, self.known)
+        return Reading(cells, problems)
 
 
 @dataclass(frozen=True)
@@ -107,7 +122,7 @@ class Generation:
 
     def findings(self) -> list[str]:
         """Check messages that remain, for the cell header and the output."""
-        return [problem.message for problem in self.problems]
+        return [str(problem) for problem in self.problems]
 
 
 def prompt_text(name: str) -> str:
@@ -123,30 +138,56 @@ def build_messages(stage: Stage, request: str, context: NotebookContext) -> list
 
 
 def check_cells(cells: list[GeneratedCell], known_names: Iterable[str]) -> list[checks.Problem]:
-    """Check code cells in order; names defined by an earlier cell count as known for the next."""
-    known = set(known_names)
-    problems: list[checks.Problem] = []
-    for cell in cells:
-        if cell.cell_type != "code":
-            continue
-        problems += checks.check_code(cell.source, known)
-        known |= checks.defined_names(cell.source)
-    return problems
-
-
-def cells_from_answer(answer: llm.CodeAnswer) -> list[GeneratedCell]:
-    """A short prose preamble becomes a markdown cell, each python block a code cell."""
-    cells = [GeneratedCell(answer.prose, "markdown")] if answer.prose and len(answer.prose) < 1500 else []
-    return cells + [GeneratedCell(block) for block in answer.code_blocks]
+    """Check code cells in order, each on its own (names an earlier cell defines count for the next), and mark
+    each with the blocking problems it has (GeneratedCell.blocked_by)."""
+    return answer.check_cells(cells, known_names)
 
 
 def repair_message(problems: list[checks.Problem]) -> llm.Message:
-    listed = "\n".join(f"- {problem.message}" for problem in problems)
+    listed = "\n".join(f"- {problem}" for problem in problems)
     return {
         "role": "user",
         "content": "Checking your code before inserting it found these problems:\n"
         f"{listed}\nAnswer again with the complete corrected code, same format.",
     }
+
+
+CONTINUE_REQUEST = (
+    "Your answer was cut off. Continue exactly where it stopped: do not repeat what you already wrote, and "
+    "close any code block you are in."
+)
+
+
+def whole_answer(
+    messages: list[llm.Message],
+    settings: TinyML,
+    calls: list[llm.Completion],
+    on_text: Callable[[str], None] | None = None,
+) -> llm.Completion:
+    """One answer, with one request to continue when it was cut off; every call made is added to `calls`.
+
+    Raises AnswerCutOffError when the joined answer is still cut: asking a third time would repeat the cut.
+    """
+    first = llm.complete(messages, settings, on_text=on_text)
+    calls.append(first)
+    if not (first.cut_off or answer.is_cut(first.text)):
+        return first
+    asking = messages + [
+        {"role": "assistant", "content": first.text},
+        {"role": "user", "content": CONTINUE_REQUEST},
+    ]
+    more = llm.complete(asking, settings, on_text=on_text)
+    calls.append(more)
+    text = answer.join(first.text, more.text)
+    if more.cut_off or answer.is_cut(text):
+        raise AnswerCutOffError(settings.max_tokens)
+    return llm.joined(first, more, text)
+
+
+def spent(error: BaseException) -> list[llm.Completion]:
+    """The model's answers an error cost (attached by `converse`), for the usage lines; [] when none."""
+    completions = getattr(error, "completions", None)
+    return list(completions) if isinstance(completions, list) else []
 
 
 def converse(
@@ -162,15 +203,20 @@ def converse(
     `judge` keeps what it makes of each answer (cells, a rebuilt sketch) and returns the messages for another
     round, or None when the answer is good. Every stage and the deploy glue repair ask through here, so
     rounds are bounded and model errors surface (as ModelError subclasses) the same way everywhere.
+
+    A cut answer is continued once before `judge` sees it (`whole_answer`). A TinyMLError raised on the way —
+    by the model call, the continuation or `judge` — leaves with the completions so far as `error.completions`.
     """
     completions: list[llm.Completion] = []
-    for _ in range(rounds):
-        completion = llm.complete(messages, settings, on_text=on_text)
-        completions.append(completion)
-        follow_up = judge(completion)
-        if follow_up is None:
-            break
-        messages = follow_up
+    try:
+        for _ in range(rounds):
+            follow_up = judge(whole_answer(messages, settings, completions, on_text))
+            if follow_up is None:
+                break
+            messages = follow_up
+    except TinyMLError as error:
+        error.completions = completions  # read back through spent()
+        raise
     return completions
 
 
@@ -194,16 +240,27 @@ def generate(
     messages = build_messages(stage, request, context)
     reader = stage.reader(Asked(request, context, settings, known, values if values is not None else {}))
 
+    asked_for_form = False
+
     def judge(completion: llm.Completion) -> list[llm.Message] | None:
         """Cells and their problems from the answer; blocking problems go back to the model with its answer."""
-        nonlocal messages
+        nonlocal messages, asked_for_form
         generation.rounds += 1
-        reading = reader.read(completion.text)
-        generation.cells, generation.problems = reading.cells, reading.problems
-        blocking = reading.blocking
-        if not blocking or generation.rounds == rounds:
-            return None
-        follow_up = {"role": "user", "content": reading.follow_up} if reading.follow_up else repair_message(blocking)
+        try:
+            reading = reader.read(completion.text)
+        except AnswerFormError as error:
+            if asked_for_form or generation.rounds == rounds:
+                if generation.cells:
+                    return None  # an earlier round's cells, with their problems, beat nothing
+                raise
+            asked_for_form = True
+            follow_up: llm.Message = {"role": "user", "content": error.follow_up}
+        else:
+            generation.cells, generation.problems = reading.cells, reading.problems
+            blocking = reading.blocking
+            if not blocking or generation.rounds == rounds:
+                return None
+            follow_up = {"role": "user", "content": reading.follow_up} if reading.follow_up else repair_message(blocking)
         messages = messages + [{"role": "assistant", "content": completion.text}, follow_up]
         return messages
 

@@ -22,7 +22,7 @@ from typing import Iterable, Iterator, Sequence
 
 from IPython.core.inputtransformer2 import TransformerManager
 
-__all__ = ["PIP_NAMES", "Problem", "check_code", "defined_names", "python_source"]
+__all__ = ["PIP_NAMES", "Problem", "check_code", "defined_names", "likely_defined_names", "python_source"]
 
 SYNTAX = "syntax"
 UNDEFINED_NAME = "undefined-name"
@@ -37,12 +37,16 @@ class Problem:
     """One finding about a piece of generated code.
 
     `kind` is "syntax", "undefined-name", "missing-module" or "risky"; `message` is a single line a person
-    understands and that can be pasted into a repair prompt as is; `line` is 1-based when known.
+    understands and that can be pasted into a repair prompt as is; `line` is 1-based when known, counted in
+    the piece of code that was checked. `part` names that piece when an answer has several (answer.part_label:
+    "part 2 (`history = model.fit(`)"); str() puts it in front of the message, so the model and the cell
+    header learn which block a line number belongs to.
     """
 
     kind: str
     message: str
     line: int | None = None
+    part: str = ""
 
     @property
     def blocking(self) -> bool:
@@ -50,7 +54,7 @@ class Problem:
         return self.kind in _BLOCKING_KINDS
 
     def __str__(self) -> str:
-        return self.message
+        return f"{self.part}: {self.message}" if self.part else self.message
 
 
 def check_code(code: str, known_names: Iterable[str] = ()) -> list[Problem]:
@@ -109,6 +113,34 @@ def defined_names(code: str) -> set[str]:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             # The function's own scope is skipped, but its `global x` binds a module name when it runs.
             names.update(n for inner in ast.walk(node) if isinstance(inner, ast.Global) for n in inner.names)
+    return names
+
+
+# A name plainly bound at the start of a line: `x = `, `a, b = `, `def f(`, `class C`, `for x in`, `import x`.
+_ROUGH_ASSIGNMENT = re.compile(r"^([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)\s*(?::[^=]*)?=(?!=)")
+_ROUGH_DEFINITION = re.compile(r"^(?:async\s+)?(?:def|class)\s+([A-Za-z_]\w*)")
+_ROUGH_FOR = re.compile(r"^for\s+([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)\s+in\b")
+_ROUGH_IMPORT = re.compile(r"^(?:from\s+[\w.]+\s+)?import\s+([\w., ]+)")
+
+
+def likely_defined_names(code: str) -> set[str]:
+    """`defined_names`, and for code that does not parse the names its unindented lines plainly bind.
+
+    A part of an answer with one syntax error still tells which names it meant to define; checking the next
+    part against them keeps that one error from echoing as "not defined" further down.
+    """
+    if not isinstance(_parse_cell(code), Problem):
+        return defined_names(code)
+    names: set[str] = set()
+    for line in code.splitlines():
+        for pattern in (_ROUGH_ASSIGNMENT, _ROUGH_DEFINITION, _ROUGH_FOR):
+            if match := pattern.match(line):
+                names.update(name.strip() for name in match[1].split(","))
+        if match := _ROUGH_IMPORT.match(line):
+            for alias in match[1].split(","):
+                words = alias.split()
+                if words:
+                    names.add(words[-1] if len(words) == 3 and words[1] == "as" else words[0].split(".")[0])
     return names
 
 

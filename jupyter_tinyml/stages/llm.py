@@ -1,15 +1,14 @@
-"""The only module that imports litellm: one completion (streamed or not), usage and cost, code extraction.
+"""The only module that imports litellm: one completion (streamed or not), its usage, cost and finish reason.
 
 litellm is imported on first use, not at ``%load_ext``: it costs seconds, and by default it fetches a price
 map from the network at import, so LITELLM_LOCAL_MODEL_COST_MAP is set first unless the user chose otherwise.
 """
 from __future__ import annotations
 
-import ast
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..config import TinyML, api_key_from_environment
@@ -19,8 +18,6 @@ from ..errors import (
     ModelError,
     ModelFailedError,
     ModelTimeoutError,
-    NoCodeAnswerError,
-    NotPythonAnswerError,
     PromptTooLongError,
     RateLimitedError,
     UnknownModelError,
@@ -32,7 +29,11 @@ Message = dict[str, str]
 
 @dataclass
 class Completion:
-    """A model's answer with what it cost."""
+    """A model's answer with what it cost.
+
+    `finish_reason` is the provider's: "stop" for a finished answer, "length" when max_tokens cut it off
+    (None when the provider does not say).
+    """
 
     text: str
     model: str
@@ -40,6 +41,12 @@ class Completion:
     completion_tokens: int | None = None
     cost_usd: float | None = None
     latency_s: float = 0.0
+    finish_reason: str | None = None
+
+    @property
+    def cut_off(self) -> bool:
+        """The provider stopped the answer at the token limit."""
+        return self.finish_reason == "length"
 
     def usage_line(self) -> str:
         """One line for the cell output: tokens, cost (when litellm knows it), latency."""
@@ -50,15 +57,6 @@ class Completion:
         )
         cost = f"${self.cost_usd:.4f}" if self.cost_usd is not None else "cost unknown"
         return f"{self.model}: {tokens} · {cost} · {self.latency_s:.1f} s"
-
-
-@dataclass
-class CodeAnswer:
-    """Cells found in an answer: python code blocks, and the prose around them."""
-
-    code_blocks: list[str]
-    prose: str = ""
-    other_languages: list[str] = field(default_factory=list)
 
 
 def import_litellm() -> Any:
@@ -115,15 +113,34 @@ def complete(
     latency = time.perf_counter() - started
     if response is None or not response.choices:
         raise EmptyAnswerError(model)
-    text = response.choices[0].message.content or ""
+    choice = response.choices[0]
     usage = getattr(response, "usage", None)
     return Completion(
-        text=text,
+        text=choice.message.content or "",
         model=model,
         prompt_tokens=getattr(usage, "prompt_tokens", None),
         completion_tokens=getattr(usage, "completion_tokens", None),
         cost_usd=cost_of(litellm, response, model),
         latency_s=latency,
+        finish_reason=getattr(choice, "finish_reason", None),
+    )
+
+
+def joined(first: Completion, more: Completion, text: str) -> Completion:
+    """One Completion for an answer that took a continuation: the joined text, both calls' usage summed."""
+
+    def total(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else a + b
+
+    tokens = (total(first.prompt_tokens, more.prompt_tokens), total(first.completion_tokens, more.completion_tokens))
+    return Completion(
+        text=text,
+        model=first.model,
+        prompt_tokens=None if tokens[0] is None else int(tokens[0]),
+        completion_tokens=None if tokens[1] is None else int(tokens[1]),
+        cost_usd=total(first.cost_usd, more.cost_usd),
+        latency_s=first.latency_s + more.latency_s,
+        finish_reason=more.finish_reason,
     )
 
 
@@ -162,44 +179,3 @@ def explain_model_error(error: Exception, model: str, api_base: str | None) -> M
     name = type(error).__name__
     first_line = text.strip().splitlines()[0] if text.strip() else name
     return ModelFailedError(model, name, first_line)
-
-
-FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+\-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
-PYTHON_TAGS = {"", "python", "py", "python3", "ipython", "ipython3"}
-
-
-def extract_code(text: str) -> CodeAnswer:
-    """Python code blocks of an answer, in order, plus the prose outside them.
-
-    An answer without fences is accepted only if the whole text parses as Python and is not plain prose.
-    Raises MalformedAnswerError when there is no Python code at all.
-    """
-    blocks: list[str] = []
-    others: list[str] = []
-    for match in FENCE.finditer(text):
-        language, body = match.group(1).lower(), match.group(2).strip("\n")
-        if language in PYTHON_TAGS:
-            if body.strip():
-                blocks.append(body.rstrip() + "\n")
-        else:
-            others.append(language)
-    prose = FENCE.sub("", text).strip()
-    if blocks:
-        return CodeAnswer(blocks, prose, others)
-    if others:
-        raise NotPythonAnswerError(others)
-    if looks_like_python(text):
-        return CodeAnswer([text.strip() + "\n"])
-    raise NoCodeAnswerError()
-
-
-def looks_like_python(text: str) -> bool:
-    """Whole-answer code without fences: it must parse and contain at least one statement that is not a bare name."""
-    if not text.strip():
-        return False
-    try:
-        tree = ast.parse(text)
-    except SyntaxError:
-        return False
-    return any(not isinstance(node, ast.Expr) or not isinstance(node.value, (ast.Name, ast.Constant))
-               for node in tree.body)
