@@ -127,16 +127,6 @@ class MalformedAnswerError(TinyMLError):
     """The model answered, but not with Python code we can insert."""
 
 
-class NoGlueRegionError(MalformedAnswerError):
-    """A glue repair answer without a block for a known sketch region (`unknown`: the names it used instead)."""
-
-    def __init__(self, unknown: list[str], regions: list[str]) -> None:
-        super().__init__(
-            f"The model's repair named no glue region ({', '.join(unknown) or 'no region blocks'}); "
-            f"regions are {', '.join(regions)}. The sketch was left as it was."
-        )
-
-
 class RecipeError(TinyMLError):
     """The offline recipe found nothing in the notebook it knows how to handle."""
 

@@ -57,7 +57,8 @@ def test_fix_offline_says_when_it_cannot_help(shell, capsys):
 
 
 def test_glue_repair_runs_through_the_stage_loop_bounded_by_max_repairs(int8_model, tmp_path):
-    """A sketch that keeps failing: max_repairs rounds, each a completion with its usage line, then it stops."""
+    """A sketch whose build keeps failing: max_repairs rounds, each a completion with its usage line, then it stops;
+    every round writes the project again with write_project(app=...), never edits the .ino."""
     from jupyter_tinyml import write_project
     from jupyter_tinyml.config import TinyML
     from jupyter_tinyml.hardware.results import BuildResult
@@ -79,10 +80,29 @@ def test_glue_repair_runs_through_the_stage_loop_bounded_by_max_repairs(int8_mod
         return rebuilds[-1]
 
     settings = TinyML(model="openai/gpt-4o-mini", stream=False, max_repairs=2,
-                      mock_response="```cpp app-loop\nint reading = analogRead(A0);\n```")
-    outcome = repair_glue(project.sketch, build(False), rebuild, settings)
+                      mock_response="```python\napp = {'app-loop': 'int reading = analogRead(A0);'}\n```")
+    outcome = repair_glue(project, build(False), rebuild, settings, tflite=int8_model)
     assert outcome.rounds == len(rebuilds) == len(outcome.completions) == 2 and not outcome.ok
-    assert outcome.build is rebuilds[-1]
+    assert outcome.build is rebuilds[-1] and outcome.changed
     assert all("out tokens" in completion.usage_line() for completion in outcome.completions)
     assert "analogRead(A0)" in project.sketch.read_text()
-    assert repair_glue(project.sketch, build(True), rebuild, settings).rounds == 0 and len(rebuilds) == 2
+    assert outcome.app == {"app-loop": "int reading = analogRead(A0);"}
+    assert repair_glue(project, build(True), rebuild, settings, tflite=int8_model).rounds == 0 and len(rebuilds) == 2
+
+
+def test_glue_repair_refuses_an_answer_that_deletes_the_application(int8_model, tmp_path):
+    from jupyter_tinyml import write_project
+    from jupyter_tinyml.config import TinyML
+    from jupyter_tinyml.hardware.results import BuildResult
+    from jupyter_tinyml.stages.glue import repair_glue
+
+    project = write_project(int8_model, board="nano33ble", out_dir=tmp_path / "fw",
+                            app={"app-loop": "int reading = undefined_sensor_read();"})
+    before = project.sketch.read_text()
+    failed = BuildResult(ok=False, tool="arduino-cli", board="nano33ble", command=["arduino-cli"],
+                         output=f"{project.sketch}:40:5: error: 'undefined_sensor_read' was not declared",
+                         returncode=1, project_dir=project.root, output_dir=tmp_path / "build")
+    settings = TinyML(model="openai/gpt-4o-mini", stream=False, max_repairs=2, mock_response="```python\napp = {}\n```")
+    outcome = repair_glue(project, failed, lambda: failed, settings, tflite=int8_model)
+    assert outcome.rounds == 2 and not outcome.changed and project.sketch.read_text() == before
+    assert any(problem.kind == "glue-deleted" and problem.blocking for problem in outcome.problems)

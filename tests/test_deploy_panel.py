@@ -174,6 +174,54 @@ def test_compile_errors_in_the_glue_go_back_to_the_model(digits, broken_glue_pro
     sketch = project.sketch.read_text()
     assert "analogRead(A0)" in sketch and "undefined_sensor_read" not in sketch
     assert "glue repair: 1 round(s), build ok" in panel.log_view.value
+    # Into the notebook (the shell of an earlier test in this process), else the `app` dict to paste.
+    assert ("--- the repaired deploy cell: Inserted below" in panel.log_view.value
+            or '"app-loop": r"""\nint reading = analogRead(A0);\n"""' in panel.log_view.value)
+
+
+def test_the_repair_is_read_compiled_and_kept_in_the_notebook(digits, broken_glue_project, chat_server, shell):
+    """Errors go to the model all at once; an answer that still does not compile goes back before the project is
+    written; the repaired glue is inserted into the notebook as the canonical deploy cell."""
+    from prerequisites import require_arm_tools
+
+    from jupyter_tinyml import DeployPanel
+
+    require_arm_tools("arm-none-eabi-g++")
+    settings = shell.magics_manager.registry["TinyMLMagics"].settings
+    settings.model, settings.api_base, settings.stream, settings.max_repairs = (
+        "openai/test-coder", chat_server.base_url, False, 2)
+    shell.user_ns.update(tflite_model=digits[0])
+    chat_server.answer("```cpp\n// app-loop\nint reading = analogRead(A0);\nint other = missing_call();\n"
+                       "Serial.printx(reading);\n```",
+                       "Fixed:\n```python\napp = {'app-loop': 'int reading = analogRead(A0);'}\n```")
+    panel = DeployPanel(broken_glue_project, digits[0], ports=[])
+    result = panel.build()
+    assert result.ok and len(chat_server.requests) == 2
+    sent = chat_server.requests[1]["messages"][-1]["content"]
+    assert "app-loop line 2: 'missing_call' was not declared" in sent and "app-loop line 3" in sent
+    assert "undefined_sensor_read" not in broken_glue_project.sketch.read_text()
+    cell = shell.rl_next_input
+    assert "# tinyml deploy · openai/test-coder" in cell and "int reading = analogRead(A0);" in cell
+    assert 'write_project(tflite_model, board="nano33ble"' in cell and "app=app" in cell
+
+
+def test_a_build_that_needs_a_library_is_not_sent_to_the_model(digits, tmp_path, monkeypatch, chat_server):
+    from jupyter_tinyml import DeployPanel, write_project
+    from jupyter_tinyml.config import TinyML
+
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "arduino-cli").write_text("#!/bin/sh\necho 'x.ino:3:10: fatal error: Arduino_LSM9DS1.h: No such file or "
+                                       "directory'\nexit 1\n")
+    (tools / "arduino-cli").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:/usr/bin:/bin")
+    project = write_project(digits[0], board="nano33ble", out_dir=tmp_path / "fw",
+                            app={"app-includes": "#include <Arduino_LSM9DS1.h>"})
+    settings = TinyML(model="openai/test-coder", api_base=chat_server.base_url)
+    panel = DeployPanel(project, digits[0], ports=[], repair=settings)
+    assert not panel.build().ok and chat_server.requests == []
+    assert ("glue repair not asked: Arduino_LSM9DS1.h is not installed: arduino-cli lib install Arduino_LSM9DS1"
+            in panel.log_view.value)
 
 
 def test_a_repair_answer_without_regions_leaves_the_sketch(digits, broken_glue_project):
@@ -187,4 +235,4 @@ def test_a_repair_answer_without_regions_leaves_the_sketch(digits, broken_glue_p
     panel = DeployPanel(project, digits[0], ports=[], repair=settings)
     assert panel.build() is not None
     assert project.sketch.read_text() == before
-    assert "named no glue region" in panel.log_view.value and "Build failed" in panel.status.value
+    assert "held no application glue" in panel.log_view.value and "Build failed" in panel.status.value

@@ -27,15 +27,20 @@ from ..hardware.serial_link import connect
 LOG_LINES = 400  # the log keeps the last lines only: a build prints thousands
 
 
-def notebook_settings() -> Any:
-    """The settings of the jupyter_tinyml extension loaded in this IPython, if any (for the glue repair)."""
+def notebook_magics() -> Any:
+    """The jupyter_tinyml magics loaded in this IPython, if any: their settings (for the glue repair), their shell
+    and lab link (to put the repaired deploy cell into the notebook)."""
     try:
         from IPython import get_ipython
     except ImportError:
         return None
     shell = get_ipython()
-    magics = shell.magics_manager.registry.get("TinyMLMagics") if shell is not None else None
-    return getattr(magics, "settings", None)
+    return shell.magics_manager.registry.get("TinyMLMagics") if shell is not None else None
+
+
+def notebook_settings() -> Any:
+    """The settings of the jupyter_tinyml extension loaded in this IPython, if any (for the glue repair)."""
+    return getattr(notebook_magics(), "settings", None)
 
 
 class DeployPanel(widgets.VBox):
@@ -74,7 +79,7 @@ class DeployPanel(widgets.VBox):
             for name, icon, tip in (
                 ("build", "wrench", "Compile the project (arduino-cli, else PlatformIO)"),
                 ("flash", "upload", "Upload the firmware over USB"),
-                ("check", "check", "Send test samples over serial and compare with the host int8 model"),
+                ("check", "check", "Send test samples over serial and compare with the host TFLite model"),
                 ("monitor", "terminal", "Show what the board prints for 10 s"),
             )
         }
@@ -148,15 +153,61 @@ class DeployPanel(widgets.VBox):
         return settings is not None and not settings.offline and hasattr(self.project, "sketch")
 
     def _repair(self, failed: Any, rebuild: Callable[[], Any]) -> Any:
-        """Compile errors -> the model rewrites the glue regions -> rebuild, bounded by max_repairs."""
+        """Build errors -> the model rewrites the glue (read, checked and compiled as the deploy stage does) ->
+        write_project(app=...) -> rebuild, bounded by max_repairs; the repaired glue goes into the notebook."""
+        from ..stages.deploy import tflite_bytes
         from ..stages.glue import repair_glue
 
         self._say(f"Build failed: asking {self.repair_settings.model} to repair the application glue …")
-        outcome = self._attempt(lambda: repair_glue(self.project.sketch, failed, rebuild, self.repair_settings))
+        tflite = tflite_bytes(self.tflite)
+        outcome = self._attempt(lambda: repair_glue(self.project, failed, rebuild, self.repair_settings,
+                                                    tflite=tflite, values=self._cell_values()))
         if outcome is None:
             return failed
+        if outcome.unfixable:
+            self._log_line(f"--- glue repair not asked: {outcome.unfixable}")
+            return failed
+        for completion in outcome.completions:
+            self._log_line(completion.usage_line())
+        for problem in outcome.problems:
+            self._log_line(f"check: {problem}")
         self._log_line(f"--- glue repair: {outcome.rounds} round(s), build {'ok' if outcome.ok else 'still failing'}")
+        if outcome.changed:
+            self._keep_in_notebook(outcome)
         return outcome.build
+
+    def _cell_values(self) -> dict[str, str]:
+        """The names the canonical deploy cell uses, from the notebook's namespace where the panel can see it."""
+        magics = notebook_magics()
+        namespace = getattr(getattr(magics, "shell", None), "user_ns", None) or {}
+        model = next((name for name, value in namespace.items() if value is self.tflite and not name.startswith("_")),
+                     "tflite_model")
+        board = self.project.board
+        root = self.project_dir
+        try:
+            out_dir = str(root.resolve().relative_to(Path.cwd().resolve()))
+        except ValueError:
+            out_dir = str(root)
+        samples = next((name for name, value in namespace.items()
+                        if self.samples is not None and value is self.samples and not name.startswith("_")), "None")
+        return dict(model=model, model_name=model, board=board.id, board_name=board.name, out_dir=out_dir,
+                    labels="class_names" if "class_names" in namespace else "None", samples=samples)
+
+    def _keep_in_notebook(self, outcome: Any) -> None:
+        """The repaired glue as the canonical deploy cell below, so re-running the notebook keeps it; where no
+        notebook is reachable, the `app` dict to paste into the deploy cell."""
+        from ..notebook.cells import Provenance, writer_for
+        from ..stages.deploy import app_literal
+
+        magics = notebook_magics()
+        if magics is not None and getattr(magics, "shell", None) is not None and outcome.cells:
+            provenance = Provenance(stage="deploy", model=str(self.repair_settings.model), request="glue repair",
+                                    checks=[str(problem) for problem in outcome.problems])
+            said = writer_for(magics.shell, getattr(magics, "link", None)).insert(outcome.cells, provenance)
+            self._log_line(f"--- the repaired deploy cell: {said}")
+        else:
+            self._log_line("--- no notebook reachable: paste this `app` into the deploy cell, so running it again "
+                           f"writes the repaired project:\napp = {app_literal(outcome.app)}")
 
     def flash(self) -> Any:
         """Upload the last build (or the project's images) with the board's method, with progress."""
@@ -172,7 +223,7 @@ class DeployPanel(widgets.VBox):
         return result
 
     def check(self, samples: Any = None, limit: int | None = None, tolerance_steps: int | None = None) -> Any:
-        """Run test samples on the board and on the host int8 model; show agreement, the largest output difference
+        """Run test samples on the board and on the host TFLite model (int8 inside, int8 or float32 at its edges); show agreement, the largest output difference
         and latency. The check fails (red) when a top class differs or an output differs by more than
         `tolerance_steps` int8 steps (default: the stated tolerance of the project's target, device_check)."""
         if tolerance_steps is None:

@@ -26,6 +26,52 @@ typedef uint8_t byte;
 #define LED_BUILTIN 13
 #define DEC 10
 #define HEX 16
+#define INPUT_PULLDOWN 0x3
+#define CHANGE 1
+#define FALLING 2
+#define RISING 3
+// The Nano 33 BLE Sense's RGB LED and power LED, and its analog pins, by the names the mbed core gives them.
+#define LEDR 22
+#define LEDG 23
+#define LEDB 24
+#define LED_PWR 25
+#define A0 14
+#define A1 15
+#define A2 16
+#define A3 17
+#define A4 18
+#define A5 19
+#define A6 20
+#define A7 21
+
+// The arithmetic helpers of Arduino's core (api/Common.h), which application glue uses freely.
+#ifndef PI
+#define PI 3.1415926535897932384626433832795
+#endif
+#define HALF_PI 1.5707963267948966192313216916398
+#define TWO_PI 6.283185307179586476925286766559
+#define DEG_TO_RAD 0.017453292519943295769236907684886
+#define RAD_TO_DEG 57.295779513082320876798154814105
+#define F(text) (text)
+#define constrain(value, low, high) ((value) < (low) ? (low) : ((value) > (high) ? (high) : (value)))
+#define sq(x) ((x) * (x))
+#define radians(deg) ((deg) * DEG_TO_RAD)
+#define degrees(rad) ((rad) * RAD_TO_DEG)
+#define bitRead(value, bit) (((value) >> (bit)) & 0x01)
+
+#ifdef __cplusplus
+template <typename T, typename U>
+inline auto min(const T& a, const U& b) -> decltype(a < b ? a : b) { return a < b ? a : b; }
+template <typename T, typename U>
+inline auto max(const T& a, const U& b) -> decltype(a > b ? a : b) { return a > b ? a : b; }
+#endif
+
+inline long map(long value, long from_low, long from_high, long to_low, long to_high) {
+  return from_high == from_low ? to_low : (value - from_low) * (to_high - to_low) / (from_high - from_low) + to_low;
+}
+inline void randomSeed(unsigned long seed) { srand(static_cast<unsigned>(seed)); }
+inline long random(long high) { return high > 0 ? rand() % high : 0; }
+inline long random(long low, long high) { return high > low ? low + random(high - low) : low; }
 
 unsigned long millis();
 unsigned long micros();
@@ -37,6 +83,9 @@ inline void pinMode(uint8_t, uint8_t) {}
 inline void digitalWrite(uint8_t, uint8_t) {}
 inline int digitalRead(uint8_t) { return LOW; }
 inline int analogRead(uint8_t) { return 0; }
+inline void analogWrite(uint8_t, int) {}
+inline void analogReadResolution(int) {}
+inline void analogWriteResolution(int) {}
 
 // Serial: the board's UART0, which QEMU connects to a pseudo-terminal on the host. It is always "connected":
 // the host's port exists before the firmware starts.
