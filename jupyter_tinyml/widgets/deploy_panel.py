@@ -225,7 +225,8 @@ class DeployPanel(widgets.VBox):
     def check(self, samples: Any = None, limit: int | None = None, tolerance_steps: int | None = None) -> Any:
         """Run test samples on the board and on the host TFLite model (int8 or float32 at its edges); show
         agreement, the largest output difference and latency. The check fails (red) when a top class differs or
-        an output differs by more than `tolerance_steps` int8 steps (default: the stated tolerance of the project's target, device_check)."""
+        an output differs by more than `tolerance_steps` int8 steps (default: the stated tolerance of the project's
+        target, device_check)."""
         if tolerance_steps is None:
             tolerance_steps = tolerance_for(getattr(self.project, "target", None))
         samples = self.samples if samples is None else samples
