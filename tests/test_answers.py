@@ -153,6 +153,15 @@ def test_the_repair_message_names_the_part_with_the_syntax_error(shell, chat_ser
     assert "print(area)" in shell.rl_next_input and "# check:" not in shell.rl_next_input
 
 
+def test_streamed_rounds_and_continuations_are_set_apart(shell, chat_server, capsys):
+    """A repair round's streamed answer starts on its own line under a marker, not glued to the last answer."""
+    point_at(shell, chat_server, stream=True)
+    chat_server.answer(TWO_PARTS_ONE_BROKEN, TWO_PARTS_FIXED)
+    shell.run_cell("%%tinyml_prep\narea\n")
+    out = capsys.readouterr().out
+    assert "```\n\n[tinyml] round 2: the problems went back to the model ...\nFirst the radius:" in out
+
+
 def test_a_broken_part_lends_its_names_to_the_next_so_its_error_is_not_echoed():
     cells = [GeneratedCell("import numpy as np\nx_train, y_train = load(\nmodel = make()\n"),
              GeneratedCell("history = model.fit(x_train, y_train)\nprint(np.mean(history))\n")]

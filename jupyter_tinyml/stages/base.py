@@ -176,6 +176,8 @@ def whole_answer(
         {"role": "assistant", "content": first.text},
         {"role": "user", "content": CONTINUE_REQUEST},
     ]
+    if on_text:
+        on_text("\n[tinyml] the answer was cut off: asking the model to continue ...\n")
     more = llm.complete(asking, settings, on_text=on_text)
     calls.append(more)
     text = answer.join(first.text, more.text)
@@ -209,7 +211,9 @@ def converse(
     """
     completions: list[llm.Completion] = []
     try:
-        for _ in range(rounds):
+        for round_number in range(1, rounds + 1):
+            if on_text and round_number > 1:  # a streamed answer must not run into the next one
+                on_text(f"\n[tinyml] round {round_number}: the problems went back to the model ...\n")
             follow_up = judge(whole_answer(messages, settings, completions, on_text))
             if follow_up is None:
                 break
