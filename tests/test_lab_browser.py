@@ -89,6 +89,8 @@ def test_prep_inserts_cells_below_the_magic_with_a_review_bar(notebook: Notebook
     chat.answer(FIRST_ANSWER)
     notebook.run(1)
     wait_for(lambda: bars(notebook).count() == 3, message="three review bars")
+    # A markdown cell renders after it is inserted: its element can be there, still empty, for a moment.
+    wait_for(lambda: notebook.sources()[2] != "", message="the prose cell rendered")
     sources = notebook.sources()
     assert sources[0] == SETUP and sources[1] == MAGIC and sources[-1] == "# a cell of my own"
     assert sources[2] == "Scale by the largest value."  # the prose, as a rendered markdown cell
