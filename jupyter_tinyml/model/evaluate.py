@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import InputCountError, LibraryError, QuantizationError
 from .samples import check_sample_shape
-from .tflite import model_bytes
+from .tflite import model_bytes, read
 
 _INTEGER_TENSOR_TYPES = ("int8", "uint8", "int16")
 
@@ -73,7 +73,11 @@ def evaluate(tflite: bytes | str | Path, x: Any, y: Any = None, *, batch_size: i
 
 def interpreter_for(content: bytes, *, reference: bool = False) -> Any:
     """A LiteRT interpreter for the model. reference=True uses TFLite's reference kernels, which a
-    microcontroller's kernels match (the default optimized ones may differ by an output step or two)."""
+    microcontroller's kernels match (the default optimized ones may differ by an output step or two).
+
+    The bytes go through `tflite.read` first: LiteRT trusts a flatbuffer's indices and sizes and can crash the
+    process (a double free) on a damaged one, so a corrupt model is refused here with CorruptModelError."""
+    read(model_bytes(content))
     try:
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
     except ImportError:  # older setups: TensorFlow's own (deprecated) interpreter
@@ -89,7 +93,10 @@ def interpreter_for(content: bytes, *, reference: bool = False) -> Any:
 
 def run_batches(interpreter: Any, x: Any, batch_size: int) -> np.ndarray:
     """Dequantized outputs, shape (n, width), running x in chunks of batch_size samples per invoke()."""
-    inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+    try:
+        inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+    except (RuntimeError, ValueError) as error:  # a name that is not UTF-8, a tensor LiteRT cannot describe
+        raise LibraryError("The TFLite interpreter cannot read this model's inputs", error) from None
     if len(inputs) != 1 or len(outputs) != 1:
         raise InputCountError("model", len(inputs), len(outputs))
     source, target = inputs[0], outputs[0]
@@ -108,13 +115,16 @@ def run_batches(interpreter: Any, x: Any, batch_size: int) -> np.ndarray:
         rows = len(part)
         if fixed_batch is not None and rows < fixed_batch:
             part = np.concatenate([part, np.zeros((fixed_batch - rows,) + part.shape[1:], part.dtype)])
-        if part.shape[0] != current:
-            if fixed_batch is None:
-                interpreter.resize_tensor_input(source["index"], part.shape)
-            interpreter.allocate_tensors()
-            current = part.shape[0]
-        interpreter.set_tensor(source["index"], part)
-        interpreter.invoke()
+        try:
+            if part.shape[0] != current:
+                if fixed_batch is None:
+                    interpreter.resize_tensor_input(source["index"], part.shape)
+                interpreter.allocate_tensors()
+                current = part.shape[0]
+            interpreter.set_tensor(source["index"], part)
+            interpreter.invoke()
+        except (RuntimeError, ValueError) as error:  # a model that parses but whose ops contradict their tensors
+            raise LibraryError("The TFLite interpreter cannot run this model", error) from None
         scores = interpreter.get_tensor(target["index"])[:rows].reshape(rows, -1)
         if result is None:
             result = np.empty((n, scores.shape[1]), scores.dtype)

@@ -28,7 +28,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Union
 
-from ..errors import QuantizationError
+from ..errors import CorruptModelError, QuantizationError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,6 +41,9 @@ DTYPE_BYTES = {"bool": 1, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "float
                "float32": 4, "int64": 8, "uint64": 8, "float64": 8}
 # How many parsed models `read` keeps: a notebook works on a handful at a time.
 GRAPH_CACHE_SIZE = 16
+# The most bytes one tensor may declare: far beyond any microcontroller, so a larger one is a damaged size field
+# (and would make the arena search or the C generator allocate gigabytes).
+MAX_TENSOR_BYTES = 1 << 31
 
 _DATA = Path(__file__).parent / "data"
 
@@ -102,6 +105,7 @@ class Tensor:
     quantization: Quantization | None
     buffer: int
     data: bytes | None
+    variable: bool = False  # state an operator updates in place (an LSTM's), never an operator's output
 
     @property
     def count(self) -> int:
@@ -242,7 +246,9 @@ def builtin_op_names() -> list[str]:
 def read(content: bytes) -> Graph:
     """The model in `content` (the flatbuffer's bytes, e.g. from model_bytes), parsed once and cached per content.
 
-    Raises QuantizationError for bytes that are not a TFLite model or cannot be read.
+    Raises QuantizationError for bytes that are not a TFLite model, CorruptModelError for one that cannot be read
+    or is inconsistent (every tensor index, buffer, shape and quantization is checked here, so the rest of the
+    package and the native runtimes only ever see a model that holds together).
     """
     return _read(_checked(bytes(content), f"the given {len(content)} bytes"))
 
@@ -253,13 +259,43 @@ def _read(content: bytes) -> Graph:
     try:
         model = schema.Model.GetRootAs(content, 0)
         if model.SubgraphsLength() < 1:
-            raise ValueError("no subgraph")
-        return _graph(model, len(content))
+            raise CorruptModelError("it has no subgraph")
+        graph = _graph(model, len(content))
     except QuantizationError:
         raise
     except Exception as error:  # a truncated or corrupt flatbuffer fails in many ways
-        raise QuantizationError(f"the TFLite flatbuffer cannot be read ({error}) — "
-                                "convert the model again; the file may be truncated") from None
+        detail = QuantizationError.first_line(error)[:200]
+        raise CorruptModelError(f"the flatbuffer cannot be read ({type(error).__name__}: {detail})") from None
+    _check(graph)
+    return graph
+
+
+def _check(graph: Graph) -> None:
+    """Refuse a graph whose parts do not fit together: what a damaged file that still parses looks like. Cheap (one
+    pass over tensors and operators), so every reader of the Graph can index without guarding."""
+    for s, subgraph in enumerate(graph.subgraphs):
+        where = f"subgraph {s}" if s else "the main subgraph"
+        count = len(subgraph.tensors)
+        for what, indices, lowest in (("input", subgraph.inputs, 0), ("output", subgraph.outputs, 0)):
+            for index in indices:
+                if not lowest <= index < count:
+                    raise CorruptModelError(f"{where} names tensor {index} as an {what}, but it has {count} tensors")
+        for position, operator in enumerate(subgraph.operators):
+            label = f"{operator.name} (operator {position} of {where})"
+            for index in operator.inputs + operator.outputs:
+                if not -1 <= index < count:
+                    raise CorruptModelError(f"{label} uses tensor {index}, but there are {count} tensors")
+            # LiteRT crashes (a double free, a segfault) on the next two rather than refusing them.
+            if operator.inputs and operator.inputs[0] < 0 and not operator.custom:
+                raise CorruptModelError(f"{label} has no first input")
+            for index in operator.outputs:
+                if index >= 0 and subgraph.tensors[index].variable:
+                    raise CorruptModelError(f"{label} writes tensor {index}, which is marked as variable state")
+        for index in subgraph.inputs + subgraph.outputs:
+            if subgraph.tensors[index].variable:
+                raise CorruptModelError(f"{where}'s input or output tensor {index} is marked as variable state")
+        for tensor in subgraph.tensors:
+            _check_tensor(tensor, where)
 
 
 def _graph(model: Any, size: int) -> Graph:
@@ -312,6 +348,28 @@ def _options(operator: Any) -> Mapping[str, Any]:
     return MappingProxyType(dict(vars(options)) if options is not None else {})
 
 
+def _check_tensor(tensor: Tensor, where: str) -> None:
+    label = f"tensor {tensor.index} ({tensor.name[:60]!r}) of {where}"
+    if tensor.dtype.startswith("type"):
+        raise CorruptModelError(f"{label} has an unknown type code {tensor.dtype[4:]}")
+    if any(size < -1 for size in tensor.shape):
+        raise CorruptModelError(f"{label} has the shape {list(tensor.shape)}")
+    width = DTYPE_BYTES.get(tensor.dtype)
+    if width is not None and tensor.count * width > MAX_TENSOR_BYTES:
+        raise CorruptModelError(f"{label} declares {tensor.count * width:,} bytes (shape {list(tensor.shape)})")
+    quantization = tensor.quantization
+    if quantization is not None:
+        if not all(math.isfinite(scale) and scale >= 0 for scale in quantization.scales):
+            raise CorruptModelError(f"{label} has the quantization scales {list(quantization.scales[:4])}")
+        channels = len(quantization.scales)
+        if len(quantization.zero_points) != channels:
+            raise CorruptModelError(f"{label} has {channels} scales but {len(quantization.zero_points)} zero points")
+        dimension = quantization.quantized_dimension
+        if channels > 1 and not (0 <= dimension < len(tensor.shape) and tensor.shape[dimension] == channels):
+            raise CorruptModelError(f"{label} has {channels} scales along dimension {dimension} of the shape "
+                                    f"{list(tensor.shape)}")
+
+
 def _subgraph(subgraph: Any, codes: list[tuple[str, bool, int]], buffers: list[bytes]) -> Subgraph:
     operators = []
     for o in range(subgraph.OperatorsLength()):
@@ -332,17 +390,36 @@ def _tensor(tensor: Any, index: int, buffers: list[bytes]) -> Tensor:
     quantization = tensor.Quantization()
     parameters = None
     if quantization is not None and quantization.ScaleLength():
+        scales = tuple(float(s) for s in quantization.ScaleAsNumpy())
         parameters = Quantization(
-            scales=tuple(float(s) for s in quantization.ScaleAsNumpy()),
+            scales=scales,
             zero_points=(tuple(int(z) for z in quantization.ZeroPointAsNumpy()) if quantization.ZeroPointLength()
-                         else (0,)),
+                         else (0,) * len(scales)),
             quantized_dimension=int(quantization.QuantizedDimension()))
+    try:  # flatbuffer strings are UTF-8; LiteRT fails on a name that is not
+        name = tensor.Name().decode("utf-8") if tensor.Name() else ""
+    except UnicodeDecodeError:
+        raise CorruptModelError(f"the name of tensor {index} is not UTF-8 text") from None
+    shape = tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ()
+    dtype = _enum_names("TensorType").get(tensor.Type(), f"type{tensor.Type()}").lower()
+    label = f"tensor {index} ({name[:60]!r})"
     buffer = tensor.Buffer()
+    if buffers and not 0 <= buffer < len(buffers):
+        raise CorruptModelError(f"{label} uses buffer {buffer}, but the model has {len(buffers)} buffers")
+    # TFLite itself refuses a shape signature of another rank, or one that disagrees with a known dimension.
+    signature = tuple(int(d) for d in tensor.ShapeSignatureAsNumpy()) if tensor.ShapeSignatureLength() else ()
+    if signature and (len(signature) != len(shape) or any(s not in (-1, d) for s, d in zip(signature, shape))):
+        raise CorruptModelError(f"{label} has the shape {list(shape)} but the signature {list(signature)}")
     data = buffers[buffer] if 0 <= buffer < len(buffers) and buffers[buffer] else None
-    return Tensor(index=index, name=tensor.Name().decode("utf-8", "replace") if tensor.Name() else "",
-                  shape=tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else (),
-                  dtype=_enum_names("TensorType").get(tensor.Type(), f"type{tensor.Type()}").lower(),
-                  quantization=parameters, buffer=buffer, data=data)
+    width = DTYPE_BYTES.get(dtype)
+    # A sparse constant is stored compressed, so only a dense one must hold exactly its shape's bytes.
+    if data is not None and width is not None and tensor.Sparsity() is None and all(d >= 0 for d in shape):
+        expected = math.prod(shape) * width
+        if len(data) != expected:
+            raise CorruptModelError(f"{label} holds {len(data):,} bytes of constant data, but its shape "
+                                    f"{list(shape)} of {dtype} needs {expected:,}")
+    return Tensor(index=index, name=name, shape=shape, dtype=dtype, quantization=parameters, buffer=buffer,
+                  data=data, variable=bool(tensor.IsVariable()))
 
 
 def _tensor_info(tensor: Tensor) -> TensorInfo:

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...errors import QuantizationError
+from ...errors import CorruptModelError, QuantizationError
 from ...model.tflite import Graph, Operator, Tensor, TFLite, model_bytes, read
-from ..c_code import c_string, float_literal
+from ..c_code import c_comment, c_string, float_literal
 from . import fixed_point
 from .memory_plan import Buffer, plan
 
@@ -103,6 +103,24 @@ class OpContext:
         return self.inputs[position] if position < len(self.inputs) else None
 
 
+def _check_wiring(operator: Operator, position: int, tensors: Sequence[Tensor], first: dict[int, int],
+                  graph_in: int) -> None:
+    """Refuse an operator a damaged file wired wrongly: no output, an activation read before any operator writes
+    it, or an int8 tensor with a zero scale (every multiplier divides by it)."""
+    where = f"{operator.name} (operator {position})"
+    if not operator.outputs or operator.outputs[0] < 0:
+        raise CorruptModelError(f"{where} has no output tensor")
+    for t in operator.inputs:
+        if (t >= 0 and t != graph_in and tensors[t].data is None and tensors[t].dtype == "int8"
+                and first.get(t, position) >= position):
+            raise CorruptModelError(f"{where} reads tensor {t} ({_label(tensors[t])[:60]!r}), which no earlier "
+                                    "operator writes")
+    for t in (*operator.inputs, *operator.outputs):
+        if t >= 0 and tensors[t].dtype == "int8" and tensors[t].scales and min(tensors[t].scales) <= 0:
+            raise CorruptModelError(f"{where}: tensor {t} ({_label(tensors[t])[:60]!r}) has a quantization "
+                                    "scale of 0")
+
+
 def _hwc(shape: tuple[int, ...], what: str) -> tuple[int, int, int]:
     if len(shape) != 4 or shape[0] != 1:
         raise QuantizationError(f"{what} has shape {shape}; the C target runs batch-1 NHWC tensors only")
@@ -168,12 +186,19 @@ def lower(tflite: TFLite | Graph, name: str = "model") -> Lowered:
 
     emit = _Emitter()
     for position, operator in enumerate(operators):
+        _check_wiring(operator, position, tensors, first, graph_in)
         out = operator.outputs[0]
-        _LOWERERS[operator.name](OpContext(
-            emit=emit, prefix=f"op{position}", operator=operator,
-            inputs=[tensors[t] if t >= 0 else None for t in operator.inputs], output=tensors[out],
-            input_pointers=[pointer(t) if activation(t) else "0" for t in operator.inputs],
-            output_pointer=pointer(out)))
+        try:
+            _LOWERERS[operator.name](OpContext(
+                emit=emit, prefix=f"op{position}", operator=operator,
+                inputs=[tensors[t] if t >= 0 else None for t in operator.inputs], output=tensors[out],
+                input_pointers=[pointer(t) if activation(t) else "0" for t in operator.inputs],
+                output_pointer=pointer(out)))
+        except (ArithmeticError, IndexError, KeyError, TypeError, ValueError) as error:
+            # The checks above and in tflite.read catch the damage seen so far; one that slips past them (a shape
+            # that contradicts its op) is still the file's fault, not a reason for a traceback.
+            raise CorruptModelError(f"{operator.name} (operator {position}) does not fit its tensors "
+                                    f"({type(error).__name__}: {QuantizationError.first_line(error)[:120]})") from None
         emit.calls[-1] = f"  /* {position}: {operator.name} */\n{emit.calls[-1]}"
 
     source_in, source_out = tensors[graph_in], tensors[graph_out]
@@ -194,7 +219,7 @@ def lower(tflite: TFLite | Graph, name: str = "model") -> Lowered:
         "#endif /* TINYML_MODEL_C_H_ */\n"
     )
     plan_lines = "\n".join(f" *   {b.offset:>7} +{b.size:>7}  ops {b.first}..{b.last}  "
-                           f"{b.name[:60].encode('ascii', 'replace').decode().replace('*/', '* /')}" for b in buffers)
+                           f"{c_comment(b.name[:60])}" for b in buffers)
     arena = ("" if arena_bytes == 0 else
              "#if defined(__GNUC__)\n#define TINYML_ALIGNED __attribute__((aligned(16)))\n#else\n"
              "#define TINYML_ALIGNED\n#endif\n"
