@@ -5,7 +5,6 @@ Bytes and op lists in, source text out; nothing here reads or writes files.
 """
 from __future__ import annotations
 
-import json
 import re
 import struct
 import tomllib
@@ -137,10 +136,58 @@ def float_literal(value: float) -> str:
 
 
 def c_string(text: str) -> str:
-    """`text` as the inside of a C string literal (printable ASCII; quotes and backslashes escaped)."""
+    """`text` as the inside of a C string literal (printable ASCII; quotes and backslashes escaped, and `?` when two
+    follow each other, so no trigraph such as `??/` forms)."""
     if not all(" " <= character <= "~" for character in text):
         raise ValueError(f"{text!r} is not printable ASCII")
-    return text.replace("\\", "\\\\").replace('"', '\\"')
+    return c_escape(text)
+
+
+def c_escape(text: str) -> str:
+    """Any text as the inside of a C/C++ string literal: printable ASCII as it is (quotes and backslashes escaped),
+    every other byte of its UTF-8 as a three-digit octal escape (octal, not hex: a hex escape would swallow the
+    digits after it). For strings that come from a model file, which may hold anything."""
+    escaped = []
+    for character in text:
+        if character in '"\\':
+            escaped.append("\\" + character)
+        elif character == "?" and "??" in text:
+            escaped.append("\\?")
+        elif " " <= character <= "~":
+            escaped.append(character)
+        else:
+            escaped.extend(f"\\{byte:03o}" for byte in character.encode("utf-8", "surrogatepass"))
+    return "".join(escaped)
+
+
+def c_comment(text: str) -> str:
+    """Any text made safe inside a `//` or `/* */` comment: it cannot end the comment (no line break, no `*/`), nor
+    join the next line to it (no backslash at all, no `??/`), nor open one (`/*`). Other characters show as
+    Python-style escapes."""
+    shown = []
+    for character in text:
+        if character == "\\":
+            shown.append("\\x5c")
+        elif " " <= character <= "~":
+            shown.append(character)
+        else:
+            code = ord(character)
+            width = 2 if code < 0x100 else 4 if code < 0x10000 else 8
+            shown.append(f"\\{'x' if width == 2 else 'u' if width == 4 else 'U'}{code:0{width}x}")
+    result = "".join(shown).replace("*/", "*\\x2f").replace("/*", "/\\x2a")  # no -Wcomment either
+    return result.replace("?", "\\x3f") if "??" in result else result
+
+
+# A sketch, folder or file name: a letter or digit, then letters, digits, "_", "-", "." (Arduino's sketch name rule).
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def safe_name(name: object, default: str) -> str:
+    """`name` as a name that stays one file or folder inside the project ("../../x" -> "x", "/abs/x" -> "abs_x",
+    "my model" -> "my_model"): runs of other characters become "_", leading ".", "_" and "-" go, at most 63
+    characters; `default` when nothing is left."""
+    text = _UNSAFE_NAME.sub("_", str(name)).lstrip("._-")[:63].rstrip(".")
+    return text or default
 
 
 def labels_c(labels: Iterable[str] | None) -> str:
@@ -150,8 +197,7 @@ def labels_c(labels: Iterable[str] | None) -> str:
         if not name or any(c.isspace() for c in name) or not name.isprintable() or not name.isascii():
             raise ConfigError(f"Label {name!r} cannot be sent over the serial protocol: use printable ASCII "
                               "without spaces.")
-    # A C string literal; json's escaping of " and \\ is C's for printable ASCII.
-    items = ", ".join(json.dumps(name) for name in names) or "0"
+    items = ", ".join(f'"{c_string(name)}"' for name in names) or "0"
     return ("/* Class names for CLASSIFY, written by jupyter_tinyml.hardware.virtual.board.build. */\n#include <stdint.h>\n"
             f"const char *const tinyml_labels[] = {{{items}}};\n"
             f"const uint32_t tinyml_label_count = {len(names)}u;\n")

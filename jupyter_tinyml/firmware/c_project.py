@@ -15,12 +15,17 @@ from typing import TYPE_CHECKING, Any
 from ..budget import Budget, check_budget
 from ..errors import ConfigError, QuantizationError
 from ..model.tflite import Graph
-from .c_code import labels_c
+from .c_code import labels_c, safe_name
 from .c_target import CModel, generate_c
+from .owned_folder import claim, write_file
 
 if TYPE_CHECKING:
     from ..boards import Board
 
+DEFAULT_NAME = "tinyml_model"
+# The writer its marker file names: the same as the TFLite Micro target's, so a project written again with the other
+# target removes the files of the first (owned_folder.OwnedFolder.record).
+WRITER = "write_project"
 # How lower() starts its refusal of ops without a kernel.
 _NO_KERNEL = "the C target has no kernel for "
 
@@ -74,25 +79,29 @@ def c_model_or_gap(graph: Graph, name: str) -> tuple[CModel | None, str]:
 
 
 def write_c_project(graph: Graph, board: Board, out_dir: str | os.PathLike[str], labels: Sequence[Any] | None = None,
-                    *, name: str | None = None, model: CModel | None = None, target_reason: str = "") -> CProject:
+                    *, name: str | None = None, model: CModel | None = None, target_reason: str = "",
+                    overwrite: bool = False) -> CProject:
     """Generate the C model of `graph` for `board` into out_dir/<name>/; checks the board's budget before writing.
 
-    model: the C model already generated for `graph` under this name (write_project's target choice made it)."""
-    project_name = name or "tinyml_model"
+    model: the C model already generated for `graph` under this name (write_project's target choice made it).
+    `name` becomes a safe folder name ("../../x" -> "x"); files are replaced only as write_project replaces them
+    (out_dir's marker lists them, or overwrite=True), else FolderNotOursError names the first."""
+    project_name = safe_name(name, DEFAULT_NAME) if name is not None else DEFAULT_NAME
     model = model if model is not None else generate_c(graph, name=project_name)
     names = [str(label) for label in labels] if labels is not None else [str(i) for i in range(model.output_bytes)]
     if len(names) != model.output_bytes:
         raise ConfigError(f"{len(names)} labels for {model.output_bytes} outputs: give one label per class.")
     budget = check_budget(model.weights_bytes, model.arena_bytes, board, input_bytes=model.input_bytes, target="c")
     budget.require()
-    folder = (Path(out_dir) / project_name).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    contents = {**model.files, "tinyml_labels.c": labels_c(names)}
-    written = []
-    for filename, text in contents.items():
-        path = folder / filename
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
+    root = Path(out_dir).resolve()
+    folder = root / project_name
+    files = {**model.files, "tinyml_labels.c": labels_c(names)}
+    contents = {folder / filename: text for filename, text in files.items()}
+    owned = claim(root, WRITER, contents, overwrite=overwrite)
+    for path, text in contents.items():
+        write_file(path, text)
+    owned.record(contents)
+    written = list(contents)
     return CProject(name=project_name, root=folder, files=written, board=board, ops=list(model.ops),
                     arena_bytes=model.arena_bytes, flash_bytes=model.weights_bytes, budget=budget, model=model,
                     target_reason=target_reason)

@@ -142,18 +142,21 @@ def build_artifacts(project_dir: str | os.PathLike[str], board: Board | str) -> 
 
 def build(project_dir: str | os.PathLike[str], board: Board | str, *, arduino_cli: str | None = None,
           platformio: str | None = None, on_output: OutputCallback | None = None,
-          output_dir: str | os.PathLike[str] | None = None, timeout: float = BUILD_TIMEOUT_S) -> BuildResult:
+          output_dir: str | os.PathLike[str] | None = None, timeout: float = BUILD_TIMEOUT_S,
+          overwrite: bool = False) -> BuildResult:
     """Compile the firmware project for `board`.
 
     Uses arduino-cli (`arduino_cli`, else the one on PATH) when the project holds a sketch, else PlatformIO
     (`platformio`, else `pio` on PATH) when it holds a platformio.ini. Images go to output_dir (default
     <project>/build/<board id> for arduino-cli). on_output(line) sees the tool's output as it streams.
     A compile failure is returned (ok=False, with diagnostics and the output), not raised; a missing tool raises
-    ToolNotFoundError saying what to install.
+    ToolNotFoundError saying what to install. The virtual board's build writes only into a folder it made
+    (firmware/owned_folder.py); `overwrite=True` lets it replace files it did not write.
     """
     board = as_board(board)
     if board.upload == "qemu":  # the virtual board: the C target, or the TFLite Micro sketch, compiled for QEMU
-        return virtual_image.build(project_dir, board, output_dir=output_dir, on_output=on_output, timeout=timeout)
+        return virtual_image.build(project_dir, board, output_dir=output_dir, on_output=on_output, timeout=timeout,
+                                   overwrite=overwrite)
     project = Path(project_dir)
     if not project.is_dir():
         raise ConfigError(f"No project folder at {project}: write the project first (firmware.write_project).")

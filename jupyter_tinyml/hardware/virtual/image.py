@@ -18,7 +18,6 @@ pipeline).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import tempfile
 import time
@@ -27,13 +26,14 @@ from typing import Any, Iterable
 
 from ...boards import Board, as_board
 from ...errors import ConfigError
-from ...firmware.c_code import labels_c
+from ...firmware.c_code import c_escape, labels_c
+from ...firmware.owned_folder import claim, write_file
 from ..diagnostics import parse_diagnostics
 from ..programs import OutputCallback
 from ..settings import VIRTUAL_BUILD_TIMEOUT_S
 from . import tflm
-from .toolchain import (BOARD_ID, DEFAULT_STACK_BYTES, ICOUNT_SHIFT, INSTALL, LDFLAGS, VirtualBuild, board_sources,
-                        measure, require_tools)
+from .toolchain import (BOARD_ID, BUILD_WRITER, DEFAULT_STACK_BYTES, ICOUNT_SHIFT, INSTALL, LDFLAGS, VirtualBuild,
+                        board_sources, measure, require_tools)
 
 MODEL_FILES = ("model_c.h", "model_c.c", "tinyml_kernels.h", "tinyml_kernels.c")
 # The Cortex-M4 with its single-precision FPU (QEMU's cortex-m4 has one); newlib-nano for memcpy and libm's expf.
@@ -74,7 +74,8 @@ def _holds_sketch_only(source: Any) -> bool:
 
 def build(source: Any, board: Board | str = BOARD_ID, *, output_dir: str | os.PathLike[str] | None = None,
           labels: Iterable[str] | None = None, on_output: OutputCallback | None = None,
-          stack_bytes: int = DEFAULT_STACK_BYTES, timeout: float | None = None) -> VirtualBuild:
+          stack_bytes: int = DEFAULT_STACK_BYTES, timeout: float | None = None,
+          overwrite: bool = False) -> VirtualBuild:
     """Compile the generated C model and the board support into an ELF image for QEMU's mps2-an386.
 
     source: a CModel (firmware.c_target.generate_c), a folder holding model_c.h/model_c.c (default output
@@ -84,11 +85,15 @@ def build(source: Any, board: Board | str = BOARD_ID, *, output_dir: str | os.Pa
 
     A folder holding an Arduino sketch (write_project's TFLite Micro project) is built by tflm.build_sketch against
     the real library with its default (CMSIS-NN) kernels; labels do not apply (the sketch has its own).
+
+    The build writes output_dir/src/<generated files>, app.elf and app.map, and replaces such a file only when
+    output_dir's marker (.jupyter-tinyml) says a build wrote it (or overwrite=True), else FolderNotOursError names
+    it; other files in output_dir and src/ (a person's src/main.py) stay, and only the files it writes are compiled.
     """
     board = as_board(board)
     if _holds_sketch_only(source):
         return tflm.build_sketch(source, board, output_dir=output_dir, on_output=on_output, stack_bytes=stack_bytes,
-                                 **({"timeout": timeout} if timeout is not None else {}))
+                                 overwrite=overwrite, **({"timeout": timeout} if timeout is not None else {}))
     timeout = VIRTUAL_BUILD_TIMEOUT_S if timeout is None else timeout
     require_tools("arm-none-eabi-gcc", "arm-none-eabi-size")
     files = _model_files(source)
@@ -103,17 +108,18 @@ def build(source: Any, board: Board | str = BOARD_ID, *, output_dir: str | os.Pa
         out = Path(tempfile.mkdtemp(prefix="tinyml-virtual-"))
     out = out.resolve()  # the compiler runs with cwd=out: every path it gets must be absolute
     src = out / "src"
-    if src.exists():
-        shutil.rmtree(src)
-    src.mkdir(parents=True)
-    for name, text in files.items():
-        (src / name).write_text(text, encoding="utf-8")
+    contents = {src / Path(name).name: text for name, text in files.items()}
     if labels is not None or "tinyml_labels.c" not in files:  # write_project(target="c") wrote them already
-        (src / "tinyml_labels.c").write_text(labels_c(labels), encoding="utf-8")
-    support = board_sources()
+        contents[src / "tinyml_labels.c"] = labels_c(labels)
     elf, map_file = out / "app.elf", out / "app.map"
-    sources = sorted(str(path) for path in support.glob("*.c")) + sorted(str(path) for path in src.glob("*.c"))
-    command = ["arm-none-eabi-gcc", *CFLAGS, f"-DTINYML_BOARD_ID=\"{board.id}\"",
+    owned = claim(out, BUILD_WRITER, [*contents, elf, map_file], overwrite=overwrite)
+    for path, text in contents.items():
+        write_file(path, text)
+    support = board_sources()
+    # Only the files written here: anything else a person keeps in src/ is neither removed nor compiled.
+    sources = sorted(str(path) for path in support.glob("*.c")) + sorted(str(path) for path in contents
+                                                                          if path.suffix == ".c")
+    command = ["arm-none-eabi-gcc", *CFLAGS, f"-DTINYML_BOARD_ID=\"{c_escape(board.id)}\"",
                f"-DTINYML_ICOUNT_SHIFT={ICOUNT_SHIFT}", f"-I{src}", f"-I{support}", *sources,
                "-T", str(support / "mps2_an386.ld"), f"-Wl,--defsym=STACK_SIZE={int(stack_bytes)}", *LDFLAGS,
                f"-Wl,-Map={map_file}", "-lm", "-o", str(elf)]
@@ -128,6 +134,7 @@ def build(source: Any, board: Board | str = BOARD_ID, *, output_dir: str | os.Pa
     if on_output is not None:
         for line in output.splitlines():
             on_output(line)
+    owned.record([*contents, elf, map_file])
     ok = returncode == 0 and elf.is_file()
     hint = ""
     if not ok and ("nano.specs" in output or "stdint.h: No such file" in output):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,14 +26,16 @@ from pathlib import Path
 
 from ...boards import Board, as_board
 from ...errors import ConfigError
+from ...firmware.c_code import c_escape
+from ...firmware.owned_folder import claim, write_file
 from ...firmware.tflm_library import find_library
 from ..diagnostics import parse_diagnostics
 from ..programs import OutputCallback
 from ..settings import TFLM_SKETCH_TIMEOUT_S
 from .archive import (COMMON_FLAGS, CXX_FLAGS, C_FLAGS, KERNELS, TARGET_FLAGS, arduino_sources, cache_key,
                       cache_root, check_kernels, compile_source, ensure_archive)
-from .toolchain import (BOARD_ID, DEFAULT_STACK_BYTES, ICOUNT_SHIFT, LDFLAGS, VirtualBuild, board_sources, measure,
-                        require_tools)
+from .toolchain import (BOARD_ID, BUILD_WRITER, DEFAULT_STACK_BYTES, ICOUNT_SHIFT, LDFLAGS, VirtualBuild, board_sources,
+                        measure, require_tools)
 
 # The board support the shim builds on; main.c is the C target's protocol loop, which the sketch replaces.
 BOARD_FILES = ("startup.c", "cmsdk_uart.c", "systick.c")
@@ -75,7 +76,8 @@ def combined_ino(inos: list[Path]) -> str:
     glue that calls a function of its own before defining it must declare it (write_project's skeleton does not)."""
     parts = ["#include <Arduino.h>\n"]
     for path in inos:
-        parts.append(f'#line 1 "{path}"\n{path.read_text(encoding="utf-8", errors="replace")}\n')
+        # The path is the person's folder: a quote or line break in it must not end the #line directive.
+        parts.append(f'#line 1 "{c_escape(str(path))}"\n{path.read_text(encoding="utf-8", errors="replace")}\n')
     return "".join(parts)
 
 
@@ -99,14 +101,17 @@ def cached_object(source: Path, flags: list[str], context: str) -> Path:
 
 def build_sketch(project_dir: str | os.PathLike[str], board: Board | str = BOARD_ID, *, kernels: str = "cmsis-nn",
                  output_dir: str | os.PathLike[str] | None = None, on_output: OutputCallback | None = None,
-                 stack_bytes: int = DEFAULT_STACK_BYTES, timeout: float = TFLM_SKETCH_TIMEOUT_S) -> VirtualBuild:
+                 stack_bytes: int = DEFAULT_STACK_BYTES, timeout: float = TFLM_SKETCH_TIMEOUT_S,
+                 overwrite: bool = False) -> VirtualBuild:
     """Compile the Arduino sketch in `project_dir` for the virtual board against the installed TFLite Micro library.
 
     kernels: "cmsis-nn" (with the Cortex-M4's DSP extension) or "portable" (CMSIS-NN's portable C path). The image
     goes to output_dir/app.elf (default <project>/build/<board id>[-portable]) with its map. The library is found
     as firmware.tflm_library finds it (LibraryNotFoundError saying how to install it) and compiled once per machine
     into the cache (archive.py; its first build takes minutes and has its own limits). timeout bounds the sketch's
-    own compile and link. A compile error is returned (ok=False, with diagnostics), not raised.
+    own compile and link. A compile error is returned (ok=False, with diagnostics), not raised. It writes
+    objects/<sketch>.ino.cpp, app.elf and app.map in output_dir and replaces them only as image.build does (the
+    folder's marker lists them, or overwrite=True), else FolderNotOursError names the file.
     """
     board = as_board(board)
     require_tools("arm-none-eabi-gcc", "arm-none-eabi-g++", "arm-none-eabi-size")
@@ -121,13 +126,11 @@ def build_sketch(project_dir: str | os.PathLike[str], board: Board | str = BOARD
 
     default_out = project / "build" / (board.id if kernels == KERNELS[0] else f"{board.id}-{kernels}")
     out = Path(output_dir if output_dir is not None else default_out).resolve()
-    objects_dir = out / "objects"
-    if objects_dir.exists():
-        shutil.rmtree(objects_dir)
-    objects_dir.mkdir(parents=True)
     inos, others = sketch_sources(sketch)
-    ino_unit = objects_dir / f"{sketch.name}.ino.cpp"
-    ino_unit.write_text(combined_ino(inos), encoding="utf-8")
+    ino_unit = out / "objects" / f"{sketch.name}.ino.cpp"
+    elf, map_file = out / "app.elf", out / "app.map"
+    owned = claim(out, BUILD_WRITER, [ino_unit, elf, map_file], overwrite=overwrite)
+    write_file(ino_unit, combined_ino(inos))
     support, shim = board_sources(), shim_sources()
     sources = [ino_unit, *others, *sorted(shim.glob("*.cpp")), *(support / name for name in BOARD_FILES),
                *arduino_sources(library)]
@@ -156,7 +159,6 @@ def build_sketch(project_dir: str | os.PathLike[str], board: Board | str = BOARD
     output = "".join(text for _, text in runs)
     returncode: int | None = next((code for code, _ in runs if code != 0), 0)
 
-    elf, map_file = out / "app.elf", out / "app.map"
     command = ["arm-none-eabi-g++", *TARGET_FLAGS, *map(str, targets), str(archive.path),
                "-T", str(support / LINKER_SCRIPT), "-T", str(shim / SHIM_LINKER_SCRIPT),
                f"-Wl,--defsym=STACK_SIZE={int(stack_bytes)}", *LDFLAGS, f"-Wl,-Map={map_file}", "-lm", "-o", str(elf)]
@@ -165,6 +167,7 @@ def build_sketch(project_dir: str | os.PathLike[str], board: Board | str = BOARD
         code, text = _link(command, deadline)
         output += text
         returncode = code
+    owned.record([ino_unit, elf, map_file])
     if on_output is not None:
         for line in output.splitlines():
             on_output(line)

@@ -15,6 +15,8 @@ from ...errors import ToolNotFoundError
 from ..results import BuildResult
 
 BOARD_ID = "virtual-cortex-m4"
+# Who writes a build's output folder, as its marker file (firmware.owned_folder) and a refusal name it.
+BUILD_WRITER = "the virtual board build"
 MACHINE = "mps2-an386"
 # libstdc++ for the TFLite Micro sketches (tflm.py); the C target needs the rest only.
 INSTALL = "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm libstdc++-arm-none-eabi-newlib"
@@ -112,7 +114,8 @@ def measure(result: VirtualBuild) -> VirtualBuild:
 
 
 __all__ = [
-    "BOARD_ID", "DEFAULT_STACK_BYTES", "FLASH_SECTIONS", "ICOUNT_SHIFT", "INSTALL", "LDFLAGS", "MACHINE",
+    "BOARD_ID", "BUILD_WRITER", "DEFAULT_STACK_BYTES",
+    "FLASH_SECTIONS", "ICOUNT_SHIFT", "INSTALL", "LDFLAGS", "MACHINE",
     "RAM_SECTIONS", "TOOLS", "VirtualBuild", "board_sources", "image_sizes", "measure", "missing_tools",
     "parse_size_output", "require_tools",
 ]
