@@ -7,13 +7,14 @@ TINYML_API_KEY) and are never stored in a notebook, a prompt or a log.
 """
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
-from traitlets import Bool, Float, Int, TraitType, Unicode
+from traitlets import Bool, Float, Int, TraitError, TraitType, Unicode, validate
 from traitlets.config import Configurable
 
-from .errors import BadSettingValueError, KeyNotSettableError, UnknownSettingError
+from .errors import BadSettingValueError, KeyNotSettableError, SettingOutOfRangeError, UnknownSettingError
 
 # Environment variables read once when settings are created, mapped to trait names.
 ENVIRONMENT = {
@@ -21,6 +22,30 @@ ENVIRONMENT = {
     "TINYML_API_BASE": "api_base",
     "TINYML_BOARD": "board",
 }
+
+# The range of each numeric setting, checked whenever it is set (config file, %tinyml config, code, a magic's
+# option): a value outside would only fail later with a message about something else (a budget of 0 leaves no
+# context, a timeout of -1 or nan makes every call fail, max_repairs=-1 inserts an empty cell).
+RANGES: dict[str, tuple[float, float]] = {
+    "token_budget": (100, 1_000_000),
+    "max_repairs": (0, 10),
+    "timeout": (1, 3600),
+    "temperature": (0, 2),
+    "max_tokens": (16, 1_000_000),
+    "recent_cells": (0, 100),
+}
+
+
+def check_range(name: str, value: float, kept: object = None) -> float:
+    """`value` when it is a finite number within `name`'s range; SettingOutOfRangeError (naming the value that
+    stays, `kept`) otherwise. Names without a range pass."""
+    if name not in RANGES:
+        return value
+    low, high = RANGES[name]
+    if not (math.isfinite(value) and low <= value <= high):
+        raise SettingOutOfRangeError(name, value, low, high, kept)
+    return value
+
 
 # Values that mean "no model: use the offline recipes".
 OFFLINE_NAMES = {"", "offline", "recipe", "recipes", "none"}
@@ -69,6 +94,18 @@ class TinyML(Configurable):
         help="For tests and demos: litellm returns this text instead of calling the model (mock_response).",
     ).tag(config=True)
 
+    @validate(*RANGES)
+    def _within_range(self, proposal: Any) -> Any:
+        # A TraitError lets traitlets roll back and keep the old value, also when a config file sets it. While
+        # traitlets holds a batch of assignments (config loading) the value is already in place when it is
+        # checked: the old one is not known here, so the message does not name it.
+        name = proposal["trait"].name
+        current = getattr(self, name)
+        try:
+            return check_range(name, proposal["value"], None if current is proposal["value"] else current)
+        except SettingOutOfRangeError as error:
+            raise TraitError(str(error)) from None
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         for variable, name in ENVIRONMENT.items():
@@ -95,6 +132,8 @@ class TinyML(Configurable):
             converted = trait.from_string(value)
         except ValueError:
             raise BadSettingValueError(name, kind_of(trait), value) from None
+        if name in RANGES:
+            check_range(name, converted, getattr(self, name))
         setattr(self, name, converted)
 
     def with_overrides(self, **changes: Any) -> "TinyML":

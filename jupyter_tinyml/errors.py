@@ -458,3 +458,85 @@ class CTargetTensorTypeError(ConfigError):
     def __init__(self, which: str, dtype: str) -> None:
         super().__init__(f"The portable C target runs int8 input and output, and this model's {which} is {dtype} — "
                          "use target='tflm' (or 'auto'), or convert with quantization='int8'")
+
+
+# --- hardening: no user file is lost (issue 12) -------------------------------------------------------------
+
+
+class FolderNotOursError(ConfigError):
+    """A writer (write_project, the virtual board build) would replace a file it did not write: the folder holds
+    no marker of it (.jupyter-tinyml) that lists the file. Nothing has been written."""
+
+    def __init__(self, path: object, writer: str) -> None:
+        super().__init__(f"{writer} would overwrite {path}, which it did not write — choose a new or empty folder, "
+                         "or pass overwrite=True to replace it")
+
+
+# --- hardening: corrupted models (issue 12) ---------------------------------------------------------------------
+
+
+class CorruptModelError(ModelSourceError):
+    """A .tflite whose flatbuffer is damaged or inconsistent (truncated, a tensor index past the end, a constant
+    shorter than its shape): refused before any of it reaches native code. `problem` names what was wrong."""
+
+    def __init__(self, problem: str) -> None:
+        QuantizationError.__init__(self, f"The .tflite is corrupt: {problem} — convert the model again "
+                                         "(the file may be truncated or damaged)")
+
+
+# --- hardening: settings bounds, server errors, board line bounds (issue 12) ------------------------------------
+
+
+class SettingOutOfRangeError(ConfigError):
+    """A setting or magic option whose value is outside its stated range (`--budget 0`, `timeout=nan`);
+    `kept` is the value that stays (None for a magic option, which has no value of its own)."""
+
+    def __init__(self, name: str, value: object, low: float, high: float, kept: object = None) -> None:
+        def number(x: float) -> str:
+            return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
+
+        got = str(value) if len(str(value)) <= 40 else str(value)[:37] + "..."
+        stays = f"; it stays {kept}" if kept is not None else ""
+        super().__init__(f"{name} must be a number from {number(low)} to {number(high)}, got {got}{stays}.")
+
+
+def _where(api_base: str | None) -> str:
+    return f" at {api_base}" if api_base else ""
+
+
+class ServerAnsweredError(ModelError):
+    """The server answered, with an HTTP error status; `detail` is the first line of its body."""
+
+    def __init__(self, model: str, api_base: str | None, status: int, detail: str) -> None:
+        shown = f": {detail[:200]}" if detail else ""
+        super().__init__(f"{model}{_where(api_base)} answered HTTP {status}{shown} — check the server's log and "
+                         "the model settings (%tinyml config), then retry")
+
+
+class UnreadableAnswerError(ModelError):
+    """The server answered, but its body is not a chat completion (invalid JSON, an HTML page, invalid UTF-8)."""
+
+    def __init__(self, model: str, api_base: str | None, problem: str, detail: str = "") -> None:
+        shown = f" ({detail[:120]})" if detail else ""
+        super().__init__(f"{model}{_where(api_base)} answered with {problem}{shown}, not a chat completion — check "
+                         "that api_base is the server's OpenAI-compatible address (usually ending in /v1)")
+
+
+class StreamCutError(ModelError):
+    """The connection closed before the answer was complete (the server stopped or crashed mid-answer)."""
+
+    def __init__(self, model: str, api_base: str | None, received: int | None = None) -> None:
+        after = f" (after {received} characters)" if received else ""
+        super().__init__(f"{model}{_where(api_base)} closed the connection in the middle of its answer{after}: the "
+                         "answer was cut — run the cell again; if it keeps happening, check the server's log")
+
+
+# --- hardening: hangs and answers (issue 12) ------------------------------------------------------------------
+
+
+class AnswerTooLongError(ModelError):
+    """The model's answer is longer than tinyml takes (llm.MAX_ANSWER_CHARS): nothing of it is inserted."""
+
+    def __init__(self, model: str, n_chars: int, limit: int) -> None:
+        super().__init__(f"{model} answered with {n_chars:,} characters, more than the {limit:,} tinyml takes, so "
+                         "nothing was inserted — ask for one step at a time, or lower max_tokens (%tinyml config)")

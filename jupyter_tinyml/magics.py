@@ -16,7 +16,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from .config import TinyML
+from .config import TinyML, check_range
 from .errors import TinyMLError
 from .notebook.cells import Provenance, writer_for
 from .notebook.comm import LabLink, lab_status
@@ -44,6 +44,29 @@ Model: TINYML_MODEL / TINYML_API_BASE in the environment, c.TinyML.model in ipyt
 %tinyml config model=openai/gpt-4o-mini. No model set: the built-in offline recipes."""
 
 
+def budget(text: str) -> int:
+    """--budget's value: a whole number within token_budget's range, else argparse's one-line usage error."""
+    try:
+        return int(check_range("token_budget", int(text)))
+    except (ValueError, TinyMLError) as error:
+        problem = str(error) if isinstance(error, TinyMLError) else f"needs a whole number, got {text!r}"
+        raise argparse.ArgumentTypeError(problem.replace("token_budget ", "", 1)) from None
+
+
+def words_of(line: str) -> list[str]:
+    """The line split as a shell would; an unbalanced quote is a one-line UsageError, not a traceback."""
+    try:
+        return shlex.split(line)
+    except ValueError as error:
+        raise UsageError(unbalanced(error, line)) from None
+
+
+def unbalanced(error: ValueError, line: str) -> str:
+    """The one line for a magic line that shlex could not split (an unbalanced quote, a trailing backslash)."""
+    shown = line.strip() if len(line.strip()) <= 80 else line.strip()[:77] + "..."
+    return f"tinyml: {str(error).lower()} in {shown!r}: close the quote and run the cell again."
+
+
 def stage_arguments(function: Callable[..., None]) -> Callable[..., None]:
     """The options every generating magic shares."""
     for decorator in reversed(
@@ -53,7 +76,7 @@ def stage_arguments(function: Callable[..., None]) -> Callable[..., None]:
             argument("--board", "-b", default=None, help="target board for this cell (see boards.toml)."),
             argument("--run", action="store_true", help="also execute the generated cells (off by default)."),
             argument("--no-insert", action="store_true", help="show the code in the output, insert nothing."),
-            argument("--budget", type=int, default=None, help="token budget for the notebook context."),
+            argument("--budget", type=budget, default=None, help="token budget for the notebook context."),
         ]
     ):
         function = decorator(function)
@@ -128,7 +151,7 @@ class TinyMLMagics(Magics):
     @line_magic
     def tinyml(self, line: str) -> None:
         """%tinyml config [key=value ...] | status | boards | help"""
-        words = shlex.split(line)
+        words = words_of(line)
         command, rest = (words[0], words[1:]) if words else ("help", [])
         if command == "help":
             print(HELP)
@@ -189,6 +212,8 @@ class TinyMLMagics(Magics):
             return parse_argstring(magic, line)
         except UsageError as error:
             raise UsageError(f"tinyml: {error} (see {magic.__name__}? for the options)") from None
+        except ValueError as error:  # IPython's split of the line: an unbalanced quote
+            raise UsageError(unbalanced(error, line)) from None
 
     def run_stage(self, name: str, line: str, cell: str, magic: Callable[..., None]) -> None:
         arguments = self.parse(magic, line)

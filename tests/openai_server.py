@@ -6,6 +6,7 @@ provider would receive — the request bodies are kept for the secret-filter tes
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,12 +19,18 @@ class Reply:
     """One scripted answer: text, or an HTTP error status with an OpenAI-style error body, after a delay.
 
     `finish_reason` is what the choice reports: "length" plays an answer cut off at max_tokens.
+    `body` sends these exact bytes with `status` and `content_type` instead of any JSON (a proxy's HTML page,
+    invalid JSON, invalid UTF-8). `cut_after` streams that many characters of `text`, then closes the
+    connection without finishing the stream (a server that died mid-answer).
     """
 
     text: str = ""
     status: int = 200
     delay_s: float = 0.0
     finish_reason: str = "stop"
+    body: bytes | None = None
+    content_type: str = "application/json"
+    cut_after: int | None = None
 
 
 @dataclass
@@ -61,7 +68,11 @@ class ChatServer:
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
                     return  # the client gave up (the timeout tests): answering would only hit a closed socket
-                if reply.status != 200:
+                if reply.body is not None:
+                    self.send_raw(reply.status, reply.body, reply.content_type)
+                elif reply.cut_after is not None:
+                    self.stream_cut(request, reply.text[: reply.cut_after])
+                elif reply.status != 200:
                     self.send_json(reply.status, {"error": {"message": reply.text or "error", "type": "test", "code": reply.status}})
                 elif request.get("stream"):
                     self.stream(request, reply.text, reply.finish_reason)
@@ -69,12 +80,30 @@ class ChatServer:
                     self.send_json(200, completion(request, reply.text, reply.finish_reason))
 
             def send_json(self, status: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
+                self.send_raw(status, json.dumps(payload).encode(), "application/json")
+
+            def send_raw(self, status: int, data: bytes, content_type: str) -> None:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def stream_cut(self, request: dict[str, Any], text: str) -> None:
+                """A stream that starts, sends `text` (streamed or not, as asked) and then the connection closes
+                mid-answer: chunked encoding without its last chunk, so the client sees a broken stream."""
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream" if request.get("stream") else "application/json")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                if request.get("stream"):
+                    data = b"data: " + json.dumps(chunk(request, {"content": text}, None)).encode() + b"\n\n"
+                else:
+                    data = json.dumps(completion(request, text)).encode()[: len(text) // 2 + 20]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
 
             def stream(self, request: dict[str, Any], text: str, finish_reason: str = "stop") -> None:
                 self.send_response(200)

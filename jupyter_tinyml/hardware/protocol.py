@@ -13,8 +13,14 @@ from typing import NamedTuple
 from ..errors import MalformedLineError, ProtocolError
 
 PREFIX = "TINYML "
-# A line longer than this is not the protocol (PROTOCOL.md: 2 * input bytes + 16); a 1 MB image would be 2 MB.
-MAX_LINE = 4 * 1024 * 1024
+# A link reads at most this much of one line and drops the rest with a note (cut_line): the host only reads the
+# board's answers, which are short (the longest, RESULT, is 2 * output bytes + ~30; line_limit), so a board that
+# streams megabytes without a line end cannot fill the kernel's memory.
+MAX_LINE = 64 * 1024
+# A board's `TINYML ERROR` message is cut to this many characters in an exception's one line.
+MAX_MESSAGE = 300
+CUT_MARK = " ... ["
+CUT_END = " more bytes cut]"
 
 
 @dataclass(frozen=True)
@@ -68,9 +74,30 @@ def answer_kind(line: str) -> str | None:
     return line[len(PREFIX):].split(" ", 1)[0]
 
 
+def line_limit(n_out: int | None = None) -> int:
+    """The longest line a link reads whole: MAX_LINE, or more when the model's RESULT line needs it."""
+    return max(MAX_LINE, 2 * n_out + 256) if n_out else MAX_LINE
+
+
+def cut_line(head: str, dropped: int) -> str:
+    """A line the link kept only the head of, with a note of how many bytes it dropped."""
+    return f"{head}{CUT_MARK}{dropped}{CUT_END}"
+
+
+def sent_length(text: str) -> int:
+    """How long `text` was as the board sent it: its own length, plus what cut_line noted as dropped."""
+    head, mark, note = text.rpartition(CUT_MARK)
+    if mark and note.endswith(CUT_END) and note[: -len(CUT_END)].isdigit():
+        return len(head) + int(note[: -len(CUT_END)])
+    return len(text)
+
+
 def error_text(line: str) -> str:
-    """The board's message in a `TINYML ERROR <message>` line."""
-    return line[len(PREFIX + "ERROR"):].strip()
+    """The board's message in a `TINYML ERROR <message>` line, cut to MAX_MESSAGE characters with a note."""
+    message = line[len(PREFIX + "ERROR"):].strip()
+    if len(message) <= MAX_MESSAGE:
+        return message
+    return f"{message[:MAX_MESSAGE]} ... [cut: the board's message is {sent_length(message):,} characters]"
 
 
 def _fields(text: str, line: str) -> dict[str, str]:
@@ -172,5 +199,6 @@ def device_hint(message: str) -> str:
     return "fix what the board reports, then build and flash the firmware again"
 
 
-__all__ = ["Classification", "DeviceInfo", "Inference", "MAX_LINE", "PREFIX", "ReadyLine", "answer_kind",
-           "device_hint", "error_text", "parse_class", "parse_info", "parse_ready", "parse_result"]
+__all__ = ["Classification", "DeviceInfo", "Inference", "MAX_LINE", "MAX_MESSAGE", "PREFIX", "ReadyLine",
+           "answer_kind", "cut_line", "device_hint", "error_text", "line_limit", "parse_class", "parse_info",
+           "parse_ready", "parse_result", "sent_length"]

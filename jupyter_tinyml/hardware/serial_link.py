@@ -29,15 +29,16 @@ from .device_check import TOLERANCE_STEPS, OnDeviceCheck, check_device
 from .ports import DEFAULT_BAUD, open_port
 from .programs import OutputCallback
 from .protocol import (
-    MAX_LINE,
     PREFIX,
     Classification,
     DeviceInfo,
     Inference,
     ReadyLine,
     answer_kind,
+    cut_line,
     device_hint,
     error_text,
+    line_limit,
     parse_class,
     parse_info,
     parse_ready,
@@ -53,7 +54,8 @@ from .settings import (
     REQUEST_TIMEOUT_S,
 )
 
-TEXT_LINES_KEPT = 1000  # free-text lines a link remembers (`text`)
+TEXT_LINES_KEPT = 1000  # free-text lines a link remembers (`text`) ...
+TEXT_CHARS_KEPT = 1024 * 1024  # ... and the characters they may hold together: older lines go first
 
 
 class BoardLink:
@@ -75,11 +77,14 @@ class BoardLink:
         self.timeout = float(timeout)
         self.ready_timeout = float(ready_timeout)
         self.on_text = on_text
-        self.text: list[str] = []  # free-text lines seen so far (bounded)
+        self.text: list[str] = []  # free-text lines seen so far (bounded: TEXT_LINES_KEPT, TEXT_CHARS_KEPT)
+        self._text_chars = 0
         self.ready: ReadyLine | None = None
         self.last_cycles: int | None = None
         self._info: DeviceInfo | None = None
         self._buffer = bytearray()
+        self._scanned = 0  # bytes of _buffer already searched for a line end
+        self._dropped = 0  # bytes of the current line dropped past its limit
         # Requests that timed out: their answers may still arrive and must not be taken for the next ones'.
         self._unanswered = 0
         dtr = self.board.serial_dtr if self.board else True
@@ -140,24 +145,33 @@ class BoardLink:
     # -- lines
 
     def _read_line(self, deadline: float) -> str | None:
-        """The next complete line (without \\r\\n), or None when the deadline passes first."""
+        """The next complete line (without \\r\\n), or None when the deadline passes first.
+
+        A line longer than protocol.line_limit keeps its head and a note of the bytes dropped (protocol.cut_line):
+        memory stays bounded whatever the board sends, and the link stays usable after it.
+        """
         serial_port = self._open_serial()
+        limit = line_limit(self._n("out"))
         while True:
-            end = self._buffer.find(b"\n")
+            end = self._buffer.find(b"\n", self._scanned)
             if end >= 0:
-                raw = bytes(self._buffer[:end])
+                stop = end - 1 if end and self._buffer[end - 1] == ord("\r") else end
+                raw = bytes(self._buffer[:min(stop, limit)])
+                dropped = self._dropped + max(0, stop - limit)
                 del self._buffer[:end + 1]
-                return raw.rstrip(b"\r").decode("ascii", errors="replace")
-            if len(self._buffer) > MAX_LINE:
-                self._buffer.clear()
-                raise ProtocolError(f"{self.where} sent {MAX_LINE} bytes without a line end — check the baud rate "
-                                    f"({self.baud}) and that the firmware is a jupyter-tinyml one")
+                self._scanned = self._dropped = 0
+                text = raw.rstrip(b"\r").decode("ascii", errors="replace")
+                return cut_line(text, dropped) if dropped else text
+            if len(self._buffer) > limit:
+                self._dropped += len(self._buffer) - limit
+                del self._buffer[limit:]
+            self._scanned = len(self._buffer)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
             try:
                 serial_port.timeout = min(remaining, READ_SLICE_S)
-                chunk = serial_port.read(max(1, serial_port.in_waiting))
+                chunk = serial_port.read(max(1, min(serial_port.in_waiting, limit)))
             except Exception as error:  # SerialException / OSError: the device went away
                 self.close()
                 raise BoardGoneError(self.where, str(error)) from None
@@ -165,7 +179,9 @@ class BoardLink:
 
     def _remember(self, line: str) -> None:
         self.text.append(line)
-        del self.text[:-TEXT_LINES_KEPT]
+        self._text_chars += len(line)
+        while len(self.text) > TEXT_LINES_KEPT or (self._text_chars > TEXT_CHARS_KEPT and len(self.text) > 1):
+            self._text_chars -= len(self.text.pop(0))
         if self.on_text is not None:
             self.on_text(line)
 
