@@ -82,6 +82,13 @@ class Item:
 _CONTROL = re.compile(r"(if|for|while|switch|do|else|try)\b")
 
 
+# Looked for at a position (pattern.match(code, j)), never on a slice: slicing at every brace is quadratic.
+_SEMICOLON_NEXT = re.compile(r"\s*;")
+_CONTINUES_STATEMENT = re.compile(r"\s*(else\b|while\b|catch\b)")
+_ELSE_NEXT = re.compile(r"\s*else\b")
+_TRAILING_COMMENT = re.compile(r"[ \t]*//[^\n]*")
+
+
 def items(text: str) -> list[Item]:
     """The top-level statements of a function body or a file, in order, each with the comments just above it
     (blanks and comments since the last item belong to the next one).
@@ -118,21 +125,20 @@ def items(text: str) -> list[Item]:
                 j = closing(code, j) + 1
             elif char == "{":
                 j = closing(code, j) + 1
-                following = code[j:].lstrip()
-                if following.startswith(";"):
+                if _SEMICOLON_NEXT.match(code, j):
                     j = code.index(";", j) + 1
                     break
-                if not re.match(r"\s*(else\b|while\b|catch\b)", code[j:]) and not _needs_semicolon(code[i:j]):
+                if not _CONTINUES_STATEMENT.match(code, j) and not _needs_semicolon(code[i:j]):
                     break
             elif char == ";":
                 j += 1
-                if not re.match(r"\s*else\b", code[j:]):
+                if not _ELSE_NEXT.match(code, j):
                     break
             else:
                 j += 1
-        trailing = re.match(r"[ \t]*//[^\n]*", text[j:])
+        trailing = _TRAILING_COMMENT.match(text, j)
         if trailing:  # a comment on the statement's own line is the statement's
-            j += trailing.end()
+            j = trailing.end()
         found.append(Item(start, j, text[start:j]))
         start = i = j
     return found

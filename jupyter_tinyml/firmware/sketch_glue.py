@@ -110,17 +110,21 @@ def glue_from_sketch(text: str, *, set_input: bool = True) -> SketchGlue:
     return result
 
 
-def _flattened(found: list[Item]) -> list[Item]:
+# Namespaces nested deeper than this stay whole: real sketches nest one or two, and each level is parsed again.
+_NAMESPACE_DEPTH = 3
+
+
+def _flattened(found: list[Item], depth: int = 0) -> list[Item]:
     """Top-level items, with the contents of a `namespace { ... }` block (the TFLite Micro examples' globals)
     taken out of it."""
     flat: list[Item] = []
     for item in found:
         code = masked(item.text)
-        match = re.match(r"\s*namespace\s*\w*\s*\{", code)
+        match = re.match(r"\s*namespace\s*\w*\s*\{", code) if depth < _NAMESPACE_DEPTH else None
         if match:
             start = match.end() - 1
             inner = item.text[start + 1:closing(code, start)]
-            flat += _flattened(items(inner))
+            flat += _flattened(items(inner), depth + 1)
         else:
             flat.append(item)
     return flat

@@ -8,6 +8,7 @@ markers (jupytext's percent format). Which one is used is detected (comm.py), no
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -85,6 +86,33 @@ class SetNextInputWriter:
         )
 
 
+# Control characters other than tab and newline: a NUL, an escape sequence or a form feed in a cell is nobody's
+# code, and some frontends and nbformat validators choke on them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_text(text: str) -> str:
+    """`text` safe to send to a frontend: valid Unicode (a surrogate pair joined into the character it spells,
+    a lone surrogate replaced by U+FFFD), line ends as \\n, no control characters but tab and newline.
+
+    Why: a model's answer may hold a lone surrogate (`\\ud800`) that no encoder accepts; the kernel's message
+    packer then raises, and before the extension's hello no reply is sent, so the cell stays busy for good."""
+    if not text.isascii():
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def _cleaned(value: Any) -> Any:
+    """A message with every string in it (keys too) passed through clean_text."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {_cleaned(key): _cleaned(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_cleaned(item) for item in value]
+    return value
+
+
 def combine(cells: list[GeneratedCell], provenance: Provenance) -> str:
     """All cells as one code cell: a header, then each cell after a ``# %%`` marker; markdown as comments.
 
@@ -104,7 +132,7 @@ def combine(cells: list[GeneratedCell], provenance: Provenance) -> str:
             )
         else:
             parts.append(f"# %%\n{cell.source.strip()}")
-    return "\n\n".join(parts) + "\n"
+    return clean_text("\n\n".join(parts) + "\n")
 
 
 def commented(source: str) -> str:
@@ -157,9 +185,10 @@ class CommWriter:
 
 
 def insert_message(cells: list[GeneratedCell], provenance: Provenance) -> dict[str, Any]:
-    """The comm message for an insert (DESIGN.md, the cell protocol); no key can be in it, none is known here."""
+    """The comm message for an insert (DESIGN.md, the cell protocol); no key can be in it, none is known here.
+    Every string in it is cleaned (clean_text): the kernel's packer raises on invalid text."""
     generated = provenance.cell_metadata()
-    return {
+    return _cleaned({
         "op": "insert",
         "after": provenance.source_cell or None,
         "source_cell": provenance.source_cell or None,
@@ -175,7 +204,7 @@ def insert_message(cells: list[GeneratedCell], provenance: Provenance) -> dict[s
             }
             for cell in cells
         ],
-    }
+    })
 
 
 def writer_for(shell: Any, channel: Channel | None = None) -> NotebookWriter:

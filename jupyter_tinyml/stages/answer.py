@@ -21,8 +21,9 @@ from . import checks
 
 # CommonMark's fenced code blocks: three or more backticks or tildes, an info string whose first word is the
 # language; the closing fence uses the same character, at least as many, and nothing else. Indentation is
-# allowed (a fence inside a numbered list) and taken off the body's lines.
-_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<marker>`{3,}|~{3,})[ \t]*(?P<info>[^\n]*?)[ \t]*$")
+# allowed (a fence inside a numbered list) and taken off the body's lines. The info string is taken whole and
+# stripped in Python (`_info`): a lazy group before `[ \t]*$` backtracks quadratically on a long run of spaces.
+_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<marker>`{3,}|~{3,})(?P<info>[^\n]*)$")
 _CLOSE = re.compile(r"^[ \t]*(?P<marker>`{3,}|~{3,})[ \t]*$")
 
 
@@ -51,13 +52,15 @@ class Segment:
 
 def segments(answer: str) -> list[Segment]:
     """The answer as prose and fences, in order. A fence still open at the end is kept with closed=False."""
+    if "```" not in answer and "~~~" not in answer:
+        return _prose([answer.replace("\r\n", "\n")])  # no fence at all: no line needs a look
     found: list[Segment] = []
     prose: list[str] = []
     lines = answer.replace("\r\n", "\n").split("\n")
     index = 0
     while index < len(lines):
-        opening = _OPEN.match(lines[index])
-        if opening is None or (opening["marker"][0] == "`" and "`" in opening["info"]):
+        opening = _fence_line(_OPEN, lines[index])
+        if opening is None or (opening["marker"][0] == "`" and "`" in _info(opening)):
             prose.append(lines[index])  # a backtick fence's info string holds no backtick: ```x``` is inline code
             index += 1
             continue
@@ -66,6 +69,17 @@ def segments(answer: str) -> list[Segment]:
         fence, index = _fence(lines, index + 1, opening)
         found.append(Segment(fence.body, fence))
     return found + _prose(prose)
+
+
+def _fence_line(pattern: re.Pattern[str], line: str) -> re.Match[str] | None:
+    """pattern.match(line) for lines that can be fences at all: a 1 MB line of blanks is turned away here
+    instead of costing the regex a backtrack over every blank."""
+    return pattern.match(line) if line.lstrip(" \t").startswith(("```", "~~~")) else None
+
+
+def _info(opening: re.Match[str]) -> str:
+    """A fence opening's info string without the blanks around it."""
+    return opening["info"].strip(" \t")
 
 
 def _prose(lines: list[str]) -> list[Segment]:
@@ -79,16 +93,16 @@ def _fence(lines: list[str], index: int, opening: re.Match[str]) -> tuple[Fence,
     body: list[str] = []
     while index < len(lines):
         line = lines[index]
-        closing = _CLOSE.match(line)
+        closing = _fence_line(_CLOSE, line)
         if closing and closing["marker"][0] == marker[0] and len(closing["marker"]) >= len(marker):
-            return Fence(_body(body), opening["info"], True), index + 1
+            return Fence(_body(body), _info(opening), True), index + 1
         if marker[0] == "`" and line.rstrip().endswith(marker) and line.strip() != marker:
             # A closing fence glued to the last code line (`print(x)````): closed, the code kept.
             body.append(_dedent(line.rstrip()[: -len(marker)], indent))
-            return Fence(_body(body), opening["info"], True), index + 1
+            return Fence(_body(body), _info(opening), True), index + 1
         body.append(_dedent(line, indent))
         index += 1
-    return Fence(_body(body), opening["info"], False), index
+    return Fence(_body(body), _info(opening), False), index
 
 
 def _dedent(line: str, indent: int) -> str:
@@ -147,7 +161,7 @@ def _without_reopening(first: str, more: str) -> str:
         if len(before) > 1 or (before and not _is_preamble(before[0])):
             return more  # code came first: this fence line closes the block, it reopens nothing
         rest = "\n".join(lines[index + 1 :])
-        if opening["info"].strip():
+        if _info(opening):
             return rest  # a tagged fence cannot close a block: it reopens
         # A bare fence may close the open block or reopen it: take the reading that leaves no fence open.
         return rest if is_cut(first + more) and not is_cut(first + rest) else more
@@ -181,6 +195,11 @@ PartKind = Literal["code", "prose", "output", "shell", "other"]
 
 # Untagged code that does not parse is still code (with a syntax error to repair) when it begins like Python
 # statements no program prints.
+# Text longer than this is not handed to ast.parse to find out whether it is code: CPython's parser raises
+# MemoryError on a few thousand bare words, and a 1 MB answer is no cell anyway (llm.MAX_ANSWER_CHARS).
+MAX_PARSE_CHARS = 100_000
+MAX_PARSE_LINES = 3_000
+
 _CODE_START = re.compile(r"^(?:import\s+\w|from\s+[\w.]+\s+import\s|def\s+\w+\s*\(|class\s+\w+|@\w|async\s+def\s)")
 
 
@@ -223,11 +242,11 @@ def _part(segment: Segment) -> Part:
 
 def looks_like_python(text: str) -> bool:
     """Whole-answer code without fences: it must parse and contain at least one statement that is not a bare name."""
-    if not text.strip():
+    if not text.strip() or not _parsable_size(text):
         return False
     try:
         tree = ast.parse(text)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
         return False
     return any(not isinstance(node, ast.Expr) or not isinstance(node.value, (ast.Name, ast.Constant))
                for node in tree.body)
@@ -251,10 +270,17 @@ def _is_printed(node: ast.stmt) -> bool:
 
 
 def _parsed(code: str) -> ast.Module | None:
+    if not _parsable_size(code):
+        return None
     try:
         return ast.parse(checks.python_source(code))
-    except (SyntaxError, ValueError, RecursionError):
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
         return None
+
+
+def _parsable_size(text: str) -> bool:
+    """Small enough to parse for a yes/no (see MAX_PARSE_CHARS)."""
+    return len(text) <= MAX_PARSE_CHARS and text.count("\n") < MAX_PARSE_LINES
 
 
 def _is_value(node: ast.expr) -> bool:

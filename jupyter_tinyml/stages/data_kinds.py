@@ -13,6 +13,8 @@ Nothing recognisable raises `RecipeError` saying what the recipe needs.
 """
 from __future__ import annotations
 
+import functools
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -22,12 +24,13 @@ from ..errors import RecipeError
 
 IMAGE, TABULAR, TIMESERIES = "image", "tabular", "timeseries"
 
-# Words in a request that say which kind of data the person means.
+_WORD = re.compile(r"\w+")
+# Words in a request that say which kind of data the person means ("time-series" counts through "time").
 _KIND_WORDS = {
-    TIMESERIES: r"time|series|timeseries|time-series|windows?|signals?|sensors?|accelerometers?|imu|gestures?"
-    r"|audio|vibrations?",
-    IMAGE: r"images?|pixels?|pictures?|photos?|cameras?|digits?",
-    TABULAR: r"tables?|tabular|csv|dataframe|spreadsheet|columns?",
+    TIMESERIES: frozenset("time series timeseries window windows signal signals sensor sensors accelerometer "
+                          "accelerometers imu gesture gestures audio vibration vibrations".split()),
+    IMAGE: frozenset("image images pixel pixels picture pictures photo photos camera cameras digit digits".split()),
+    TABULAR: frozenset("table tables tabular csv dataframe spreadsheet column columns".split()),
 }
 # Names people give arrays; they only break ties.
 _SAMPLE_NAMES = {"x", "images", "data", "windows", "samples", "features", "inputs", "signals"}
@@ -74,7 +77,17 @@ class TableData:
 
 def requested_kind(request: str) -> set[str]:
     """The data kinds the request's words point at (empty when it says nothing about the data)."""
-    return {kind for kind, words in _KIND_WORDS.items() if re.search(rf"\b(?:{words})\b", request, re.IGNORECASE)}
+    words = _words(request)
+    return {kind for kind, kind_words in _KIND_WORDS.items() if not kind_words.isdisjoint(words)}
+
+
+@functools.lru_cache(maxsize=8)
+def _words(request: str) -> frozenset[str]:
+    """The request's words (maximal runs of word characters), lower case. Read once per request: detect asks
+    for them once per variable."""
+    if request.isascii():
+        return frozenset(_WORD.findall(request.lower()))
+    return frozenset(word.lower() for word in _WORD.findall(request))  # lower() after: it can add characters
 
 
 def mentions(request: str, name: str) -> bool:
@@ -82,10 +95,35 @@ def mentions(request: str, name: str) -> bool:
     return re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", request) is not None
 
 
+# A request is the person's text, or a Regenerate note: every pattern below runs in time linear in its length.
+# A quoted path: from each quote the pattern reads only to the next quote or line end, so each character is
+# read once by one search.
+_QUOTED = re.compile(r"""['"`]([^'"`\n]+\.csv)['"`]""", re.IGNORECASE)
+# Maximal runs of the characters a path is written with; a run is read once.
+_PATH_RUN = re.compile(r"[\w~./\\:-]+")
+_CSV_END = re.compile(r"(?<=\w)\.csv(?!\w)", re.IGNORECASE)
+
+
 def csv_path_in_request(request: str) -> str | None:
-    """A .csv path written in the request ("train on data/iris.csv", "'my data.csv'"), as written."""
-    match = re.search(r"""['"`]([^'"`\n]+\.csv)['"`]|([\w~./\\:-]*\w\.csv)\b""", request, re.IGNORECASE)
-    return (match.group(1) or match.group(2)) if match else None
+    """A .csv path written in the request ("train on data/iris.csv", "'my data.csv'"), as written: the first
+    one, a quoted path whole, a bare one up to its last ".csv".
+
+    Why not one regex: `[\\w./-]*\\w\\.csv` tried from every position of a long run of word characters backtracks
+    over the rest of the run each time (40k characters took 37 s); quoted stretches and path runs are found
+    once each here, and only the runs are searched for ".csv".
+    """
+    quoted = _QUOTED.search(request)
+    first = _CSV_END.search(request)
+    if first is None:
+        return quoted[1] if quoted else None
+    # The run of path characters around the first bare ".csv": backwards from it (a reversed copy, read by the
+    # same pattern), then forwards; the path ends at the run's last ".csv".
+    start = first.start() - len(_PATH_RUN.match(request[first.start() - 1 :: -1])[0])
+    if quoted and quoted.start() < start:
+        return quoted[1]
+    run = _PATH_RUN.match(request, start)[0]
+    *_, last = _CSV_END.finditer(run)
+    return run[: last.end()]
 
 
 def image_or_timeseries(shape: tuple[int, ...], request: str) -> str:
@@ -107,9 +145,14 @@ def pick_label_column(request: str, columns: list[str], candidates: list[str] | 
     """The column to predict: named in the request (best right after "predict"/"label"/"target"), else the
     summary's first label candidate, else a conventional name (label, target, class, ...), else the last column."""
     best, best_score = None, 0
+    words = _words(request)
     for column in columns:
-        for match in re.finditer(rf"(?<!\w){re.escape(column)}(?!\w)", request, re.IGNORECASE):
-            score = 5 + (5 if _LABEL_CUE.search(request[: match.start()]) else 0)
+        if not _may_mention(column, words):
+            continue
+        found = re.finditer(rf"(?<!\w){re.escape(column)}(?!\w)", request, re.IGNORECASE)
+        for match in itertools.islice(found, _MAX_MENTIONS):
+            cue = _LABEL_CUE.search(request[max(0, match.start() - _CUE_WINDOW) : match.start()])
+            score = 5 + (5 if cue else 0)
             if score > best_score:
                 best, best_score = column, score
     if best is not None:
@@ -124,6 +167,19 @@ def pick_label_column(request: str, columns: list[str], candidates: list[str] | 
     if not columns:
         raise RecipeError("The table has no columns the recipe can read; check the CSV header or the DataFrame.")
     return columns[-1]
+
+
+# The cue ("predict", "label column is") sits right before the column name: this many characters are enough,
+# and searching only them keeps a long request from costing its length once per column mention.
+_CUE_WINDOW = 80
+# A column named a thousand times is judged by its first mentions (a name the person means comes early).
+_MAX_MENTIONS = 20
+
+
+def _may_mention(column: str, words: frozenset[str]) -> bool:
+    """False when the request cannot name `column`: one of its words is missing from the request's words.
+    Skips the per-column regex for the other 9,999 columns of a wide table."""
+    return all(word.lower() in words for word in _WORD.findall(column))
 
 
 def _few_values(n_unique: int | None, n: int) -> bool:

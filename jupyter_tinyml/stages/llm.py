@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..config import TinyML, api_key_from_environment
+from ..notebook.cells import clean_text
 from ..errors import (
+    AnswerTooLongError,
     EmptyAnswerError,
     MissingKeyError,
     ModelError,
@@ -20,11 +22,18 @@ from ..errors import (
     ModelTimeoutError,
     PromptTooLongError,
     RateLimitedError,
+    ServerAnsweredError,
+    StreamCutError,
     UnknownModelError,
     UnreachableModelError,
+    UnreadableAnswerError,
 )
 
 Message = dict[str, str]
+
+# The longest answer taken (~200 KB of text): a whole stage's code is a few KB; a megabyte is a runaway model
+# or a hostile server, and would become one cell the notebook can barely show.
+MAX_ANSWER_CHARS = 200_000
 
 
 @dataclass
@@ -102,21 +111,25 @@ def complete(
                 chunks.append(chunk)
                 piece = chunk.choices[0].delta.content if chunk.choices else None
                 if piece and on_text:
-                    on_text(piece)
+                    on_text(clean_text(piece))
             response = litellm.stream_chunk_builder(chunks, messages=messages)
         else:
             response = litellm.completion(**arguments)
             if on_text:
-                on_text(response.choices[0].message.content or "")
+                on_text(clean_text(response.choices[0].message.content or ""))
     except Exception as error:  # litellm's classes, and whatever a provider SDK raises past them: one line each
         raise explain_model_error(error, model, api_base) from None
     latency = time.perf_counter() - started
     if response is None or not response.choices:
         raise EmptyAnswerError(model)
     choice = response.choices[0]
+    # Cleaned here, once: a lone surrogate would break the repair request, the output and the insert alike.
+    text = clean_text(choice.message.content or "")
+    if len(text) > MAX_ANSWER_CHARS:
+        raise AnswerTooLongError(model, len(text), MAX_ANSWER_CHARS)
     usage = getattr(response, "usage", None)
     return Completion(
-        text=choice.message.content or "",
+        text=text,
         model=model,
         prompt_tokens=getattr(usage, "prompt_tokens", None),
         completion_tokens=getattr(usage, "completion_tokens", None),
@@ -160,7 +173,12 @@ UNKNOWN_PROVIDER = re.compile(r"LLM Provider NOT provided|model_not_found")
 
 
 def explain_model_error(error: Exception, model: str, api_base: str | None) -> ModelError:
-    """litellm's exception (by class) as the ModelError that says what to do next."""
+    """litellm's exception (by class) as the ModelError that says what to do next.
+
+    litellm folds a server that answered badly (HTTP 500, invalid JSON, an HTML page) and a connection cut
+    mid-answer into the same classes as a server that cannot be reached, so the exceptions it wrapped (httpx's
+    response and protocol errors, the JSON and codec errors) are asked what really happened.
+    """
     litellm = import_litellm()
     text = str(error)
     if isinstance(error, litellm.AuthenticationError) or MISSING_KEY.search(text):
@@ -172,10 +190,107 @@ def explain_model_error(error: Exception, model: str, api_base: str | None) -> M
         return ModelTimeoutError(model, api_base)
     if isinstance(error, litellm.NotFoundError) or UNKNOWN_PROVIDER.search(text):
         return UnknownModelError(model)
-    if isinstance(error, (litellm.APIConnectionError, litellm.ServiceUnavailableError, litellm.InternalServerError)):
-        return UnreachableModelError(model, api_base)
     if isinstance(error, litellm.ContextWindowExceededError):
         return PromptTooLongError(model)
+    chain = causes(error)
+    unreadable = unreadable_answer(chain, text)
+    if unreadable is not None:
+        return UnreadableAnswerError(model, api_base, *unreadable)
+    answered = error_status(chain)
+    if answered is not None:
+        return ServerAnsweredError(model, api_base, *answered)
+    if isinstance(error, getattr(litellm, "MidStreamFallbackError", ())) or any(map(was_cut, chain)):
+        received = len(getattr(error, "generated_content", "") or "")
+        return StreamCutError(model, api_base, received)
+    if isinstance(error, (litellm.APIConnectionError, litellm.ServiceUnavailableError, litellm.InternalServerError)):
+        return UnreachableModelError(model, api_base)
     name = type(error).__name__
     first_line = text.strip().splitlines()[0] if text.strip() else name
     return ModelFailedError(model, name, first_line)
+
+
+# litellm's own message for a body that parsed to no completion: "... Received: '<html>...'. Check the ..."
+RECEIVED = re.compile(r"Received: ['\"]")
+TAG = re.compile(r"<[^<>]{0,400}>")
+BODY_CHARS = 4096  # of a server's error body, read for its first line
+
+
+def causes(error: BaseException, depth: int = 12) -> list[BaseException]:
+    """The error and what it wrapped (__cause__, __context__, litellm's original_exception), nearest first."""
+    chain: list[BaseException] = []
+    waiting: list[BaseException] = [error]
+    while waiting and len(chain) < depth:
+        current = waiting.pop(0)
+        if any(current is seen for seen in chain):
+            continue
+        chain.append(current)
+        for wrapped in (getattr(current, "original_exception", None), current.__cause__, current.__context__):
+            if isinstance(wrapped, BaseException):
+                waiting.append(wrapped)
+    return chain
+
+
+def unreadable_answer(chain: list[BaseException], text: str) -> tuple[str, str] | None:
+    """(what the body was, its first line) when the server answered with something that is not JSON text."""
+    for cause in chain:
+        if isinstance(cause, UnicodeDecodeError):
+            return "invalid UTF-8", f"byte {cause.object[cause.start]:#04x} at position {cause.start}"
+        if isinstance(cause, ValueError) and type(cause).__name__ == "JSONDecodeError":
+            return "invalid JSON", f"{getattr(cause, 'msg', cause)}: {first_line(str(getattr(cause, 'doc', '')))}"
+    received = RECEIVED.search(text)
+    if received is not None:
+        body = text[received.end() : received.end() + 400].split("'. Check the")[0]
+        body = body.replace("\\r", "\n").replace("\\n", "\n")  # the body is quoted as a repr
+        kind = "an HTML page" if "<" in body and TAG.search(body) else "a body that is not JSON"
+        return kind, first_line(body)
+    return None
+
+
+def error_status(chain: list[BaseException]) -> tuple[int, str] | None:
+    """(HTTP status, first line of the body) of an error response the server really sent.
+
+    litellm gives every exception a `response`; the ones it makes up itself carry no headers, while a server's
+    answer always has some (Content-Type, Date), which tells a real HTTP 500 from a connection that failed.
+    """
+    for cause in chain:
+        response = getattr(cause, "response", None)
+        status = getattr(response, "status_code", None)
+        if not isinstance(status, int) or status < 400 or not getattr(response, "headers", None):
+            continue
+        try:
+            body = bytes(response.content[:BODY_CHARS]).decode("utf-8", errors="replace")
+        except Exception:  # a streamed response whose body was never read
+            body = ""
+        return status, error_message(body)
+    return None
+
+
+def error_message(body: str) -> str:
+    """The first line of an error body: an OpenAI-style {"error": {"message": ...}} message, else its text."""
+    import json
+
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return first_line(body)
+    if isinstance(payload, dict):
+        inner = payload.get("error", payload.get("detail", payload.get("message")))
+        if isinstance(inner, dict):
+            inner = inner.get("message", inner)
+        if isinstance(inner, str):
+            return first_line(inner)
+    return first_line(body)
+
+
+def first_line(text: str, limit: int = 160) -> str:
+    """The first non-empty line of a body, without HTML tags, cut to `limit` characters."""
+    for line in TAG.sub(" ", text[:BODY_CHARS]).splitlines():
+        words = " ".join(line.split())
+        if words:
+            return words if len(words) <= limit else words[: limit - 3] + "..."
+    return ""
+
+
+def was_cut(error: BaseException) -> bool:
+    """httpx's error for a connection closed before the body ended (incomplete chunked read, no response)."""
+    return type(error).__name__ in {"RemoteProtocolError", "IncompleteRead", "ReadError"}
