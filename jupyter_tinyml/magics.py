@@ -355,6 +355,12 @@ class TinyMLMagics(Magics):
 
     def execute(self, generation: base.Generation) -> None:
         """--run: execute the code cells in order, stopping at the first failure (which %tinyml_fix can repair)."""
+        from .stages.checks import run_refusal
+
+        refusal = run_refusal(cell.source for cell in generation.cells if cell.cell_type == "code")
+        if refusal:  # the person reads flagged code and runs it by hand; --run never runs it unread
+            print(refusal)
+            return
         for cell in generation.cells:
             if cell.cell_type != "code":
                 continue

@@ -493,10 +493,11 @@ def test_a_300_line_cell_is_checked_in_tens_of_milliseconds() -> None:
     assert cell.count("\n") >= 300
     assert check_code(cell, known_names=NOTEBOOK_NAMES) == []  # also warms the import system's caches
     timings = []
-    for _ in range(3):  # best of three, so a busy machine does not fail the test
-        start = time.perf_counter()
+    # CPU time, best of three: other processes on a busy machine (the suite runs on 2 workers) do not count.
+    for _ in range(3):
+        start = time.process_time()
         check_code(cell, known_names=NOTEBOOK_NAMES)
-        timings.append(time.perf_counter() - start)
+        timings.append(time.process_time() - start)
     assert min(timings) < 0.1, f"took {min(timings) * 1000:.0f} ms"
 
 

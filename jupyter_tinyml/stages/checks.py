@@ -3,7 +3,8 @@
 The model's code is never run here. Three kinds of problem are *blocking* — a syntax error, a name that
 exists nowhere, a module that is not installed — because the cell would fail the moment the person runs it,
 so they go back to the model for repair. *Risky* calls (shell, file deletion, network, dynamic code) may be
-exactly what was asked for, so they are only flagged in the cell header for the person to look at.
+exactly what was asked for, so they are flagged in the cell header for the person to look at (risks.py finds
+them, through aliases and dynamic lookups) and `--run` refuses to execute them (`run_refusal`).
 
 Everything works on the text alone: IPython's own TransformerManager turns `%magic`, `!shell`, `x = !ls`,
 `%%cell` magics and `name?` into the `get_ipython()` calls IPython runs, `ast` reads the result, and
@@ -22,7 +23,12 @@ from typing import Iterable, Iterator, Sequence
 
 from IPython.core.inputtransformer2 import TransformerManager
 
-__all__ = ["PIP_NAMES", "Problem", "check_code", "defined_names", "likely_defined_names", "python_source"]
+from . import risks
+
+__all__ = [
+    "PIP_NAMES", "Problem", "check_code", "defined_names", "likely_defined_names", "python_source", "risks_of",
+    "run_refusal",
+]
 
 SYNTAX = "syntax"
 UNDEFINED_NAME = "undefined-name"
@@ -63,15 +69,19 @@ def check_code(code: str, known_names: Iterable[str] = ()) -> list[Problem]:
     `known_names` are the names already defined in the notebook's namespace. A syntax error is reported
     alone, since nothing else can be trusted then. Otherwise the problems come back ordered by line.
     """
-    tree = _parse_cell(code)
-    if isinstance(tree, Problem):
-        return [tree]
-    nodes = list(ast.walk(tree))  # walked once, shared by every check: this is most of the running time
-    problems = [
-        *_undefined_names(nodes, known_names),
-        *_missing_modules(nodes),
-        *_risk_problems(_risky_calls(nodes)),
-    ]
+    try:
+        tree = _parse_cell(code)
+        if isinstance(tree, Problem):
+            return [tree]
+        nodes = list(ast.walk(tree))  # walked once, shared by every check: this is most of the running time
+        problems = [
+            *_undefined_names(nodes, known_names),
+            *_missing_modules(nodes),
+            *_risk_problems(_risky_calls(nodes)),
+        ]
+    except RecursionError:
+        # Python runs expressions nested deeper than these checks can follow; what cannot be read is a risk.
+        return [Problem(RISKY, "the code is nested too deeply to check for risks; read it before running it")]
     return sorted(problems, key=lambda p: (p.line or 0, not p.blocking))
 
 
@@ -152,7 +162,6 @@ _TRANSFORMER = TransformerManager()
 # That Python is parsed in place, so the names it reads are checked and the names it binds count.
 _PYTHON_LINE_MAGICS = frozenset({"time"})
 _PYTHON_BODY_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug"})
-_SHELL_CELL_MAGICS = frozenset({"bash", "sh", "script", "system", "sx"})
 
 
 def _realigned(before: list[str], after: list[str]) -> list[str]:
@@ -164,17 +173,6 @@ def _realigned(before: list[str], after: list[str]) -> list[str]:
     return lines
 
 
-def _ipython_call(node: ast.AST) -> tuple[str, list[str]] | None:
-    """`get_ipython().system('ls')` -> ("system", ["ls"]): what python_source made of IPython syntax."""
-    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
-        return None
-    receiver = node.func.value
-    if not (isinstance(receiver, ast.Call) and isinstance(receiver.func, ast.Name) and receiver.func.id == "get_ipython"):
-        return None
-    texts = [arg.value for arg in node.args if isinstance(arg, ast.Constant) and isinstance(arg.value, str)]
-    return (node.func.attr, texts) if texts and len(texts) == len(node.args) else None
-
-
 class _EmbeddedPython(ast.NodeTransformer):
     """Replaces `%time stmt` and a Python-bodied cell magic by the statements they run, at their own lines."""
 
@@ -182,7 +180,7 @@ class _EmbeddedPython(ast.NodeTransformer):
         self.problem: Problem | None = None
 
     def visit_Expr(self, node: ast.Expr) -> ast.AST | list[ast.stmt]:
-        call = _ipython_call(node.value)
+        call = risks.ipython_call(node.value)
         if call is None:
             return node
         method, args = call
@@ -422,143 +420,49 @@ def _is_installed(top: str) -> bool:
 
 # --- risky calls --------------------------------------------------------------------------------------------
 
-SHELL = "runs a shell command"
-DELETES = "deletes files"
-MOVES = "moves files"
-NETWORK = "network access"
-DYNAMIC = "runs code built at run time"
-
-# (line, reason, what): reason is one of the constants above, what names the call or command.
-_Risk = tuple[int, str, str]
-
-_NETWORK_MODULES = (
-    "requests", "urllib.request", "http.client", "socket", "httpx", "aiohttp", "ftplib", "smtplib", "urllib3",
-)
-# Calls outside the network modules that download: urllib's urlretrieve and Keras' dataset fetcher.
-_NETWORK_SUFFIXES = ("urlretrieve", "utils.get_file")
-_OS_SHELL = frozenset({"os.system", "os.popen"})
-_OS_SHELL_PREFIXES = ("subprocess.", "os.exec", "os.spawn", "os.posix_spawn")
-_DELETE_CALLS = frozenset({"os.remove", "os.unlink", "os.rmdir", "os.removedirs", "shutil.rmtree"})
-_DYNAMIC_BUILTINS = frozenset({"eval", "exec", "__import__"})
-_PATH_DELETE_METHODS = frozenset({"unlink", "rmdir"})
+# The reasons a risk is flagged for (risks.py finds them); re-exported so callers need not know that module.
+SHELL, DELETES, MOVES, NETWORK, DYNAMIC = risks.SHELL, risks.DELETES, risks.MOVES, risks.NETWORK, risks.DYNAMIC
 
 
-def _risky_calls(nodes: Sequence[ast.AST]) -> Iterator[_Risk]:
-    """Calls and imports in the Python part of the cell that touch the shell, the disk or the network."""
-    aliases = _import_aliases(nodes)
-    for node in nodes:
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            yield from _risky_import(node)
-        elif isinstance(node, ast.Call) and (ipython := _ipython_call(node)) is not None:
-            yield from _risky_ipython(node.lineno, *ipython)
-        elif isinstance(node, ast.Call):
-            risk = _classify_call(node.func, aliases)
-            if risk:
-                yield (node.lineno, *risk)
+def risks_of(problems: Iterable[Problem]) -> list[Problem]:
+    """The risky problems among `problems` (the ones that only reach the cell header)."""
+    return [problem for problem in problems if problem.kind == RISKY]
 
 
-def _import_aliases(nodes: Sequence[ast.AST]) -> dict[str, str]:
-    """Local name -> dotted name it stands for: `sp` -> `subprocess`, `run` -> `subprocess.run`."""
-    aliases: dict[str, str] = {}
-    for node in nodes:
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.asname:
-                    aliases[alias.asname] = alias.name
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            for alias in node.names:
-                aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-    return aliases
+def run_refusal(sources: Iterable[str]) -> str | None:
+    """One line refusing `--run` when the checks flag a risk in any of these code cells; None when all may run.
 
-
-def _risky_import(node: ast.Import | ast.ImportFrom) -> Iterator[_Risk]:
-    if isinstance(node, ast.Import):
-        dotted = [alias.name for alias in node.names]
-    elif node.level == 0 and node.module:
-        dotted = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
-    else:
-        return
-    for name in dotted:
-        if _in_modules(name, _NETWORK_MODULES):
-            yield node.lineno, NETWORK, name
-
-
-def _classify_call(func: ast.expr, aliases: dict[str, str]) -> tuple[str, str] | None:
-    """(reason, what) for a risky callee, or None."""
-    dotted = _dotted_name(func, aliases)
-    if dotted is None:
-        return _classify_method(func)
-    if dotted in _OS_SHELL or dotted.startswith(_OS_SHELL_PREFIXES):
-        return SHELL, dotted
-    if dotted in _DELETE_CALLS:
-        return DELETES, dotted
-    if dotted == "shutil.move":
-        return MOVES, dotted
-    if dotted in _DYNAMIC_BUILTINS:
-        return DYNAMIC, dotted
-    if _in_modules(dotted, _NETWORK_MODULES) or dotted.endswith(_NETWORK_SUFFIXES):
-        return NETWORK, dotted
-    return _classify_method(func)
-
-
-def _classify_method(func: ast.expr) -> tuple[str, str] | None:
-    # `path.unlink()` on a pathlib.Path: the receiver's type is unknown, so the method name decides.
-    if isinstance(func, ast.Attribute) and func.attr in _PATH_DELETE_METHODS:
-        text = ast.unparse(func)
-        return DELETES, text if len(text) <= 40 else f".{func.attr}()"
-    return None
-
-
-def _dotted_name(expr: ast.expr, aliases: dict[str, str]) -> str | None:
-    """`sp.run` -> `subprocess.run` through import aliases; None when the callee is not a plain dotted name."""
-    parts: list[str] = []
-    while isinstance(expr, ast.Attribute):
-        parts.append(expr.attr)
-        expr = expr.value
-    if not isinstance(expr, ast.Name):
+    Every cell is checked again here, on the exact text that would run, so no path that skipped or lost the
+    checks can run risky code unasked. Nothing runs when one cell is risky: half a sequence run is worse than
+    none, and the person runs the cells by hand once they have read them.
+    """
+    found = [
+        f"cell {number}, {problem.message}"
+        for number, source in enumerate(sources, 1)
+        for problem in risks_of(check_code(source))
+    ]
+    if not found:
         return None
-    parts.append(aliases.get(expr.id, expr.id))
-    return ".".join(reversed(parts))
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    return (f"[tinyml] --run refused: {found[0]}{more}; nothing ran — read the inserted cells, then run them "
+            "yourself.")
 
 
-def _in_modules(dotted: str, modules: Iterable[str]) -> bool:
-    return any(dotted == m or dotted.startswith(m + ".") for m in modules)
+def _risky_calls(nodes: Sequence[ast.AST]) -> Iterator[risks.Risk]:
+    """Calls and imports in the Python part of the cell that touch the shell, the disk or the network."""
+    return risks.risky_nodes(nodes)
 
 
-# Shell commands that deserve a more specific reason than "runs a shell command".
-_COMMAND_NETWORK = re.compile(r"\b(?:pip3?|conda|mamba)\s+install\b|^(?:wget|curl|git\s+clone)\b")
-_COMMAND_DELETE = re.compile(r"^(?:rm|rmdir)\b")
-_SHELL_LINE_MAGICS = ("sx", "system")
+_WHAT_CHARS = 80
 
 
-def _risky_ipython(line: int, method: str, args: list[str]) -> Iterator[_Risk]:
-    """Risks of a magic or shell escape, judged on the command text IPython would run."""
-    if method in {"system", "getoutput"}:  # `!cmd`, `x = !cmd`
-        command = args[0].strip()
-        yield line, SHELL, "!" + (command.split() or [""])[0]
-    elif method == "run_line_magic":
-        name, rest = args[0], (args[1] if len(args) > 1 else "")
-        if name in _SHELL_LINE_MAGICS:
-            command = rest.strip()
-            yield line, SHELL, f"%{name}"
-        else:
-            command = f"{name} {rest}"  # `%pip install x` is network access even though it is no shell
-    else:
-        if method == "run_cell_magic" and args[0] in _SHELL_CELL_MAGICS:
-            yield line, SHELL, f"%%{args[0]}"
-        return
-    if _COMMAND_NETWORK.search(command):
-        yield line, NETWORK, " ".join(command.split()[:2])
-    if _COMMAND_DELETE.match(command):
-        yield line, DELETES, command.split()[0]
-
-
-def _risk_problems(risks: Iterable[_Risk]) -> list[Problem]:
+def _risk_problems(found: Iterable[risks.Risk]) -> list[Problem]:
     """One Problem per line and reason: `requests.get(requests.get(...))` is one risk, not two."""
     seen: set[tuple[int, str]] = set()
     problems: list[Problem] = []
-    for line, reason, what in risks:
+    for line, reason, what in found:
         if (line, reason) not in seen:
             seen.add((line, reason))
+            what = what if len(what) <= _WHAT_CHARS else what[: _WHAT_CHARS - 1] + "…"  # a 1 MB command stays a line
             problems.append(Problem(RISKY, f"line {line}: {reason} ({what})", line))
     return problems
