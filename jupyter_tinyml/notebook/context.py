@@ -3,7 +3,8 @@
 Why summaries and not data: a prompt must stay small (a token budget, default ~2,000) and capture must cost
 the same whether the namespace holds 2 MB or 2 GB, so nothing here copies or scans a whole object.
 Secrets never enter: names or values that look like keys, tokens or passwords are dropped, and os.environ is
-never read.
+never read; recent cells and the last error are redacted (redaction.py), and the stages redact the whole
+rendered prompt once more before it is sent.
 
 Heavy libraries are recognised by the module their classes live in (``pandas.core.frame``, ``keras.src...``),
 never imported here: a notebook that only holds numpy arrays must not pay for importing TensorFlow.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,10 +59,12 @@ __all__ = [
 MAX_CELLS = 5
 MAX_CELL_LINES = 20
 MAX_ERROR_LINES = 25
+ERROR_REDACT_LINES = 100  # see _trim_error
 # Names the IPython shell puts into the user namespace itself.
 _SHELL_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython"})
 REQUEST_BONUS = 10.0
 RECENT_CELL_BONUS = 0.5
+CAPTURE_SECONDS = 3.0
 
 
 @dataclass
@@ -194,9 +198,14 @@ def capture(
     cells = _last_cells(recent_cells, max_cells)
     in_request, in_cells = _identifiers(request), _identifiers("\n".join(cells))
     summaries = []
+    # Each summary is bounded (summaries.SUMMARY_SECONDS); the whole capture too: past CAPTURE_SECONDS the
+    # rest of a namespace full of slow objects is left out rather than held up.
+    give_up = time.monotonic() + CAPTURE_SECONDS
     for name, value in list(namespace.items()):
         if not isinstance(name, str) or name.startswith("_") or name in _SHELL_NAMES:
             continue
+        if time.monotonic() > give_up:
+            break
         summary = summarize(name, value)
         if summary is None:
             continue
@@ -315,9 +324,16 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 def _trim_error(error: str) -> str:
     """The final 25 lines (where the exception usually is, and its own line ahead of them when a long message
-    pushed it out), without terminal colours, redacted and clipped."""
+    pushed it out), without terminal colours, redacted and clipped.
+
+    Redaction reads the last ERROR_REDACT_LINES lines as one text before the tail is cut from them: a traceback
+    quotes the failing cell, and a secret literal that opens above the kept tail (a triple-quoted string, a
+    `password = (` spanning lines) is only recognised from its opening line."""
     lines = _ANSI.sub("", error).rstrip().splitlines()
-    return "\n".join(_clean(_tail(lines, MAX_ERROR_LINES, error_line(error)).splitlines()))
+    window = lines[-ERROR_REDACT_LINES:]
+    cleaned = [""] * (len(lines) - len(window)) + _clean(window)  # the blanks keep the count of cut lines
+    keep = "\n".join(_clean([error_line(error)]))
+    return _tail(cleaned, MAX_ERROR_LINES, keep)
 
 
 def _clean(lines: list[str]) -> list[str]:

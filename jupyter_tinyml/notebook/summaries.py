@@ -16,15 +16,17 @@ import itertools
 import math
 import os
 import re
+import stat
 import types
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .redaction import REDACTED, is_secret, is_tflite_bytes, redact
+from .deadlines import Overtime, time_limit
+from .redaction import REDACTED, is_secret, is_secret_name, is_tflite_bytes, redact
 
 # A numpy sample never holds more elements than this; min/max/unique on it take well under a millisecond.
 SAMPLE_ELEMENTS = 10_000
@@ -39,6 +41,13 @@ MAX_LINE_CHARS = 200
 MAX_VECTOR_VALUES = 32
 # A DataFrame's summary names at most this many classes of its label column.
 MAX_CLASSES = 20
+# Frames wider than this list only their first and last SAMPLE_COLUMNS // 2 columns in the facts: reading
+# a million column dtypes takes seconds, and no recipe needs more than the label column.
+MAX_LISTED_COLUMNS = 10_000
+# One object's summary may take this long; past it (a __repr__ that sleeps, a Mapping whose iteration blocks)
+# the summary becomes "type only". Enforced by a signal in the main thread (deadlines.py).
+# One second: far above what any summary of a sampled object costs (a million-column frame: ~0.3 s).
+SUMMARY_SECONDS = 1.0
 
 
 @dataclass
@@ -52,7 +61,8 @@ class VariableSummary:
       ndarray:   shape (tuple[int,...]), dtype (str), min, max (float, from a bounded sample),
                  is_integer (bool), n_unique (int | None, for 1-D arrays: from a bounded sample),
                  values (nested lists in order, for numeric arrays of at most 32 elements; else absent)
-      dataframe: shape, columns (list[str]), dtypes (dict[str,str]), n_unique (dict[str,int], sampled),
+      dataframe: shape, columns (list[str]; frames wider than MAX_LISTED_COLUMNS: the first and last 50, and
+                 dtypes and the rest only for those), dtypes (dict[str,str]), n_unique (dict[str,int], sampled),
                  label_candidates (list[str], most likely first), ranges (dict[str,(min,max)] of numeric
                  columns, sampled), class_column (str | None), class_reason (str: how it was recognised),
                  classes (list, sorted, from the sample; empty without a class column)
@@ -80,20 +90,43 @@ class VariableSummary:
 
 def summarize(name: str, value: Any) -> VariableSummary | None:
     """A short summary of one namespace object, or None for objects a prompt should not see (modules,
-    os.environ, secrets).
+    os.environ, secrets) or that cannot even be asked what they are.
 
     Cost does not depend on the object's size: arrays and frames are sampled (at most ~10k elements or 1k
-    rows), files are stat'ed and only a CSV's header line is read.
+    rows), files are stat'ed and only a CSV's header line is read. Any object can at worst be skipped: one
+    whose screening raises or overruns is left out, one whose summary raises or takes longer than
+    SUMMARY_SECONDS becomes "type only" (main thread; see deadlines.py for where that cannot be enforced).
     """
-    if _skip_value(value) or is_secret(name, value):
-        return None
+    screened = False
+    limit = time_limit(SUMMARY_SECONDS)
     try:
-        summary = _summarize_by_type(name, value)
-    except Exception:  # a summary must never break the magic; an odd object gets its type name
-        kind_name = type(value).__name__
-        summary = VariableSummary(name, "other", f"{name}: {kind_name}", {"type": kind_name}, 1.0)
-    summary.text = redact(summary.text)
-    return summary
+        with limit:
+            try:
+                if _skip_value(value) or is_secret(name, value):
+                    return None
+            except Exception:  # a dead weakref.proxy, a __class__ that raises: nothing safe to say about it
+                return None
+            screened = True
+            try:
+                summary = _summarize_by_type(name, value)
+            except Exception:  # a summary must never break the magic; an odd object gets its type name
+                summary = type_only(name, value)
+            summary.text = redact(summary.text)
+            return summary
+    except Overtime:
+        limit.close()
+        return type_only(name, value) if screened else None
+
+
+def type_only(name: str, value: Any) -> VariableSummary:
+    """The summary that calls none of the object's own code: its name and its type's name."""
+    kind_name = _type_name(value)
+    return VariableSummary(name, "other", clip_line(f"{name}: {kind_name}"), {"type": kind_name}, 1.0)
+
+
+def _type_name(value: Any) -> str:
+    """type(value).__name__ read through type's own slot: a metaclass cannot run code for it."""
+    return str(type.__dict__["__name__"].__get__(type(value)))
 
 
 def _summarize_by_type(name: str, value: Any) -> VariableSummary:
@@ -234,11 +267,19 @@ def _is_number(value: Any) -> bool:
 def _unique(sample: np.ndarray) -> tuple[int | None, list | None]:
     """Distinct values in a (small) sample, and the values themselves when there are at most 12."""
     try:
-        values = np.unique(sample) if sample.dtype.kind != "O" else sorted(set(sample.tolist()), key=repr)
+        values = np.unique(sample) if sample.dtype.kind != "O" else _unique_objects(sample.tolist())
     except TypeError:  # unhashable or unorderable objects
         return None, None
     values = list(values)
     return len(values), ([v.item() if isinstance(v, np.generic) else v for v in values] if len(values) <= 12 else None)
+
+
+def _unique_objects(values: list[Any]) -> list[Any]:
+    """Distinct values of an object array's sample, sorted by text; TypeError when any is not a plain builtin
+    value: hashing and comparing user objects runs their code, and their count says nothing useful."""
+    if not all(type(v) in _PLAIN_TYPES for v in values):
+        raise TypeError("objects of user types")
+    return sorted(set(values), key=_safe_repr)
 
 
 def _row_sample(obj: Any) -> Any:
@@ -248,16 +289,30 @@ def _row_sample(obj: Any) -> Any:
     return obj.iloc[_random_positions(n, SAMPLE_ROWS)] if n > SAMPLE_ROWS else obj
 
 
+def _frame_sample(df: Any) -> Any:
+    """The rows of _row_sample, and in frames wider than MAX_LISTED_COLUMNS only the first and last columns:
+    one copy of at most 1,000 x 10,000 cells, whatever the frame's shape (rows and columns picked together,
+    so a tall and wide frame is never copied whole along either axis)."""
+    n_rows, n_cols = df.shape
+    rows = _random_positions(n_rows, SAMPLE_ROWS) if n_rows > SAMPLE_ROWS else slice(None)
+    if n_cols <= MAX_LISTED_COLUMNS:
+        return df.iloc[rows] if n_rows > SAMPLE_ROWS else df
+    return df.iloc[rows, _sampled_positions(range(n_cols))]
+
+
 def _summarize_dataframe(name: str, df: Any) -> VariableSummary:
     n_rows, n_cols = df.shape
-    columns = [str(c) for c in df.columns]
-    dtypes = {str(c): str(t) for c, t in zip(df.columns, df.dtypes)}
-    kinds = {str(c): getattr(t, "kind", "") for c, t in zip(df.columns, df.dtypes)}
-    sample = _row_sample(df)
+    sample = _frame_sample(df)  # every column below is one of the sample's (all of them unless very wide)
+    columns = [str(c) for c in sample.columns]
+    dtypes = {str(c): str(t) for c, t in zip(sample.columns, sample.dtypes)}
+    kinds = {str(c): getattr(t, "kind", "") for c, t in zip(sample.columns, sample.dtypes)}
     n_unique = _column_uniques(sample, columns)
     ranges = _column_ranges(sample, columns, kinds)
-    candidates = _label_candidates(df, columns, n_unique, len(sample))
-    class_column, reason = _class_column(df, columns, n_unique, len(sample))
+    candidates = _label_candidates(sample, columns, n_unique, len(sample))
+    class_column, reason = _class_column(sample, columns, n_unique, len(sample))
+    secret_columns = {c for c in columns if is_secret_name(c)}  # named `password`: no value of theirs is shown
+    if class_column in secret_columns:
+        class_column, reason = None, ""
     classes = _classes(sample, columns.index(class_column)) if class_column else []
     facts = {
         "shape": (int(n_rows), int(n_cols)), "columns": columns, "dtypes": dtypes, "n_unique": n_unique,
@@ -266,11 +321,16 @@ def _summarize_dataframe(name: str, df: Any) -> VariableSummary:
     }
     sampled = len(sample) < n_rows
     shown = columns[:12]
-    more = f"; ... +{len(columns) - 12} more" if len(columns) > 12 else ""
-    described = "; ".join(_column_text(c, dtypes[c], kinds[c], ranges.get(c), n_unique.get(c), sample, columns)
-                          for c in shown)
+    more = f"; ... +{n_cols - 12} more" if n_cols > 12 else ""
+    described = "; ".join(
+        _column_text(c, dtypes[c], kinds[c], None, None, sample, columns) if c in secret_columns
+        else _column_text(c, dtypes[c], kinds[c], ranges.get(c), n_unique.get(c), sample, columns)
+        for c in shown
+    )
+    hidden = [is_secret_name(str(c)) for c in df.columns[:12]]
     rows = "; ".join(
-        "(" + ", ".join(_short_repr(v, 16) for v in row[:12]) + ")" for row in df.head(3).itertuples(index=False)
+        "(" + ", ".join(_preview(v, 16, secret) for v, secret in zip(row, hidden)) + ")"
+        for row in df.iloc[:3, :12].itertuples(index=False)
     )
     lines = [f"{name}: DataFrame {n_rows} rows x {n_cols} columns"
              + (f" (ranges and classes from a {len(sample)}-row sample)" if sampled else "")]
@@ -286,13 +346,13 @@ def _summarize_dataframe(name: str, df: Any) -> VariableSummary:
     return VariableSummary(name, "dataframe", _lines(lines), facts, _data_relevance(n_rows * max(n_cols, 1) * 8))
 
 
-def _sampled_positions(columns: list[str]) -> list[int]:
+def _sampled_positions(columns: Sequence[Any]) -> list[int]:
     """The columns whose values are looked at: all of them, or in wide frames the first and the last ones."""
-    positions = list(range(len(columns)))
-    if len(positions) > SAMPLE_COLUMNS:
-        half = SAMPLE_COLUMNS // 2
-        positions = positions[:half] + positions[-half:]
-    return positions
+    n = len(columns)
+    if n <= SAMPLE_COLUMNS:
+        return list(range(n))
+    half = SAMPLE_COLUMNS // 2
+    return [*range(half), *range(n - half, n)]  # never a list of a million positions
 
 
 def _column_uniques(sample: Any, columns: list[str]) -> dict[str, int]:
@@ -355,7 +415,7 @@ def _classes(sample: Any, position: int) -> list[Any]:
     try:
         return sorted(values)
     except TypeError:  # mixed types
-        return sorted(values, key=repr)
+        return sorted(values, key=_safe_repr)
 
 
 _LABEL_WORDS = frozenset({"label", "labels", "target", "targets", "class", "classes", "category", "categories",
@@ -399,7 +459,8 @@ def _summarize_series(name: str, series: Any) -> VariableSummary:
     line = f"{name}: Series{label} {len(series)} values {series.dtype}"
     if n_unique is not None:
         line += f", {'~' if len(sample) < len(series) else ''}{n_unique} distinct"
-    head = ", ".join(_short_repr(v, 16) for v in series.head(5).tolist())
+    secret = series.name is not None and is_secret_name(str(series.name))  # a Series named `token`
+    head = ", ".join(_preview(v, 16, secret) for v in series.head(5).tolist())
     text = _lines([line, f"  first values: {head}"])
     return VariableSummary(name, "series", text, facts, _data_relevance(len(series) * 8))
 
@@ -489,15 +550,19 @@ def _as_path(value: Any) -> str | None:
 
 
 def _summarize_path(name: str, value: Any, path: str) -> VariableSummary:
-    exists, is_dir = os.path.exists(path), os.path.isdir(path)
-    n_bytes = os.path.getsize(path) if exists and not is_dir else None
+    mode = _mode(path)
+    exists = mode is not None
+    is_dir, regular = exists and stat.S_ISDIR(mode), exists and stat.S_ISREG(mode)
+    n_bytes = os.path.getsize(path) if regular else None
     suffix = os.path.splitext(path)[1]
-    if suffix.lower() == ".tflite" and not is_dir:
+    if suffix.lower() == ".tflite" and (regular or not exists):
         return _summarize_tflite_path(name, path, n_bytes)
     facts: dict[str, Any] = {"path": path, "suffix": suffix, "n_bytes": n_bytes, "is_dir": is_dir, "exists": exists}
     if not exists:
         text = f"{name}: path '{path}' (does not exist yet)"
         return VariableSummary(name, "path", text, facts, 2.0)
+    if not (is_dir or regular):  # a FIFO, device or socket: opening one may block or reset a board
+        return VariableSummary(name, "path", clip_line(f"{name}: special file '{path}' (not read)"), facts, 1.0)
     if is_dir:
         facts["entries"] = _first_entries(path)
         text = f"{name}: directory '{path}', entries: {', '.join(facts['entries']) or '(empty)'}"
@@ -521,9 +586,21 @@ def _first_entries(path: str, limit: int = 10) -> list[str]:
         return [e.name + ("/" if e.is_dir() else "") for e in itertools.islice(entries, limit)]
 
 
+def _mode(path: str) -> int | None:
+    """The path's st_mode (following links), None when nothing is there. A stat never opens the file."""
+    try:
+        return os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+
+
 def _header_columns(path: str, delimiter: str | None) -> list[str]:
-    """The first line of a CSV file split into column names; reads at most 64 KB."""
-    with open(path, "rb") as f:
+    """The first line of a regular CSV file split into column names; reads at most 64 KB. Opened without
+    blocking and checked again once open: a FIFO swapped in after the stat is not read either."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return []
         first = f.read(65536).split(b"\n", 1)[0]
     line = first.decode("utf-8", errors="replace").lstrip("\ufeff").rstrip("\r")
     if delimiter is None:
@@ -603,7 +680,7 @@ def _summarize_scalar(name: str, value: Any) -> VariableSummary:
         text = f"{name}: str = {_short_repr(value[:120], 120)}{length}"  # slice first: repr of 100 MB is slow
     else:
         facts["value"] = value.item() if isinstance(value, np.generic) else value
-        text = clip_line(f"{name}: {type(value).__name__} = {facts['value']!r}")
+        text = clip_line(f"{name}: {_type_name(value)} = {_safe_repr(facts['value'])}")
     return VariableSummary(name, "scalar", text, facts, 2.0)
 
 
@@ -672,6 +749,14 @@ def _summarize_history(name: str, history: Any, facts: dict[str, Any]) -> Variab
     return VariableSummary(name, "other", f"{name}: keras History, {epochs} epochs, last: {last}", facts, 2.0)
 
 
+def _preview(value: Any, limit: int, secret: bool) -> str:
+    """A table cell in a preview: <redacted> in a secret-named column or when the value itself looks like a key
+    (checked whole: the cut preview of a key would no longer look like one)."""
+    if secret or (isinstance(value, (str, bytes)) and is_secret("", value)):
+        return REDACTED
+    return _short_repr(value, limit)
+
+
 def _brief(value: Any) -> str:
     """A few words for a value inside a list or dict preview; never reprs a large object."""
     if value is None or isinstance(value, (bool, int, float, complex, np.generic)):
@@ -728,9 +813,34 @@ def _number(x: float) -> str:
 
 
 def _short_repr(value: Any, limit: int = 40) -> str:
-    value = value.item() if isinstance(value, np.generic) else value
-    text = f"{value:.6g}" if isinstance(value, float) else repr(value)
+    text = _safe_repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# Values whose repr is taken through the builtin base type's own __repr__ (a subclass's override is not run).
+_PLAIN_TYPES: tuple[type, ...] = (bool, int, float, complex, str, bytes, bytearray, type(None))
+# Libraries whose own value types (Timestamp, Decimal, datetime, UUID, Path) have a repr that neither blocks
+# nor grows with anything but the value.
+_LIBRARY_ROOTS = frozenset({"numpy", "pandas", "datetime", "decimal", "fractions", "uuid", "pathlib"})
+
+
+def _safe_repr(value: Any) -> str:
+    """A value's repr without running code the user wrote: builtin values through their base type's repr
+    (floats as %.6g), library values through theirs, anything else as `<TypeName>`.
+
+    Why not repr(): a user's __repr__ may sleep, read a socket or print a secret; the summary must not
+    depend on it (and the time limit of `summarize` is only a second line of defence)."""
+    cls = type(value)
+    if issubclass(cls, np.generic):
+        value = value.item()
+        cls = type(value)
+    for base in _PLAIN_TYPES:
+        if issubclass(cls, base):
+            return float.__format__(value, ".6g") if base is float else base.__repr__(value)
+    module = type.__dict__["__module__"].__get__(cls)
+    if isinstance(module, str) and module.split(".")[0] in _LIBRARY_ROOTS:
+        return repr(value)
+    return f"<{_type_name(value)}>"
 
 
 def _wrapped(prefix: str, literal: str, limit: int = MAX_LINE_CHARS, separator: str = ", ") -> list[str]:

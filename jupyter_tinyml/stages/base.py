@@ -30,6 +30,7 @@ from ..config import TinyML
 from ..errors import AnswerCutOffError, AnswerFormError, TinyMLError, UnknownStageError
 from ..notebook.cells import GeneratedCell
 from ..notebook.context import NotebookContext
+from ..notebook.redaction import redact_prompt
 from . import answer, checks, llm
 from .request import STAGE_NAMES, StageRequest
 
@@ -131,9 +132,13 @@ def prompt_text(name: str) -> str:
 
 
 def build_messages(stage: Stage, request: str, context: NotebookContext) -> list[llm.Message]:
-    """System rules + the stage's task, then the notebook context and the person's request."""
+    """System rules + the stage's task, then the notebook context and the person's request.
+
+    The user message goes through redact_prompt as a whole: whatever path a secret took into it (a variable, a
+    recent cell, a traceback, the failing cell of fix, a reviewer's note), this is the one door every stage's
+    prompt passes. The offline recipes read the request unredacted: they send nothing and must keep the code."""
     system = prompt_text("system.md") + "\n" + prompt_text(stage.prompt_file)
-    user = f"Notebook context:\n{context.render()}\n\nRequest:\n{request.strip()}"
+    user = redact_prompt(f"Notebook context:\n{context.render()}\n\nRequest:\n{request.strip()}")
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 

@@ -18,7 +18,10 @@ UNDEFINED_NAME = re.compile(r"NameError: name '(\w+)' is not defined")
 
 
 def request_for(failing_source: str, note: str = "") -> str:
-    """The repair request: the failing cell itself (its traceback travels in the context), plus the person's note."""
+    """The repair request: the failing cell itself (its traceback travels in the context), plus the person's note.
+
+    Left as written: the offline recipes rebuild the cell from it, so a key in it must survive here; what goes
+    to a model is redacted as a whole by base.build_messages (the one place every prompt passes)."""
     extra = f"\nNote from the person: {note.strip()}" if note.strip() else ""
     return f"Fix this cell:\n```python\n{failing_source.rstrip()}\n```{extra}"
 

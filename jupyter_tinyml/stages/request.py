@@ -39,7 +39,8 @@ class StageRequest:
 
     @property
     def prompt(self) -> str:
-        """The request as the model reads it: the person's words, then the reviewer's note if there is one."""
+        """The request as the model reads it: the person's words, then the reviewer's note if there is one.
+        Not redacted here (recipes read it as written); base.build_messages redacts the prompt it goes into."""
         if not self.note:
             return self.text
         return f"{self.text.rstrip()}\n\nReviewer's note on the previous answer: {self.note}"
