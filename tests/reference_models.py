@@ -280,3 +280,32 @@ def build(name: str, seed: int = 0) -> ReferenceModel:
     classes = int(model.output_shape[-1])
     return ReferenceModel(name, description, model, to_int8(model, calibration), samples,
                           [f"class{i}" for i in range(classes)])
+
+
+def requantize_tflite(in_scale: float, in_zero: int, out_scale: float, out_zero: int, *, values: int = 24,
+                      input_name: str = "in", output_name: str = "out") -> bytes:
+    """A one-op model: int8 -> QUANTIZE -> int8 with another scale (converters make these between branches),
+    built with the schema's object API so its tensor names can hold anything a .tflite can."""
+    import flatbuffers
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    def tensor(name: str, scale: float, zero: int) -> Any:
+        t = schema.TensorT()
+        t.name, t.shape, t.type, t.buffer = name.encode("utf-8"), [1, values], schema.TensorType.INT8, 0
+        t.quantization = schema.QuantizationParametersT()
+        t.quantization.scale, t.quantization.zeroPoint = [scale], [zero]
+        return t
+
+    code = schema.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.QUANTIZE
+    code.version = 2
+    operator = schema.OperatorT()
+    operator.opcodeIndex, operator.inputs, operator.outputs = 0, [0], [1]
+    subgraph = schema.SubGraphT()
+    subgraph.tensors = [tensor(input_name, in_scale, in_zero), tensor(output_name, out_scale, out_zero)]
+    subgraph.inputs, subgraph.outputs, subgraph.operators = [0], [1], [operator]
+    model = schema.ModelT()
+    model.version, model.operatorCodes, model.subgraphs, model.buffers = 3, [code], [subgraph], [schema.BufferT()]
+    out = flatbuffers.Builder(1024)
+    out.Finish(model.Pack(out), file_identifier=b"TFL3")
+    return bytes(out.Output())

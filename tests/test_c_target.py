@@ -20,6 +20,7 @@ from jupyter_tinyml.errors import QuantizationError  # noqa: E402
 from jupyter_tinyml.firmware.c_target import SUPPORTED_OPS, generate_c  # noqa: E402
 from jupyter_tinyml.model.tflite import model_bytes, read  # noqa: E402
 from prerequisites import require_arm_tools  # noqa: E402
+from reference_models import requantize_tflite  # noqa: E402
 
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2"]
 TEST_MAIN = r"""
@@ -157,33 +158,6 @@ def test_per_tensor_fully_connected_matches_interpreter_exactly(tmp_path):
     converter._experimental_disable_per_channel_quantization_for_dense_layers = True
     result = check(None, (40,), tmp_path, seed=21, samples=300, tflite=converter.convert())
     assert result.weights_bytes == 16 * 40 + 16 * 4 + 2 * 4  # one multiplier and shift for the whole tensor
-
-
-def requantize_tflite(in_scale: float, in_zero: int, out_scale: float, out_zero: int) -> bytes:
-    """A one-op model: int8 -> QUANTIZE -> int8 with another scale (converters make these between branches)."""
-    import flatbuffers
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
-
-    def tensor(name: str, scale: float, zero: int):
-        t = schema.TensorT()
-        t.name, t.shape, t.type, t.buffer = name, [1, 24], schema.TensorType.INT8, 0
-        t.quantization = schema.QuantizationParametersT()
-        t.quantization.scale, t.quantization.zeroPoint = [scale], [zero]
-        return t
-
-    code = schema.OperatorCodeT()
-    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.QUANTIZE
-    code.version = 2
-    operator = schema.OperatorT()
-    operator.opcodeIndex, operator.inputs, operator.outputs = 0, [0], [1]
-    subgraph = schema.SubGraphT()
-    subgraph.tensors = [tensor("in", in_scale, in_zero), tensor("out", out_scale, out_zero)]
-    subgraph.inputs, subgraph.outputs, subgraph.operators = [0], [1], [operator]
-    model = schema.ModelT()
-    model.version, model.operatorCodes, model.subgraphs, model.buffers = 3, [code], [subgraph], [schema.BufferT()]
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
 
 
 @pytest.mark.parametrize("scales", [(0.05, 3, 0.031, -7), (0.02, -128, 0.09, 10), (0.1, 0, 0.1001, 1)])

@@ -11,6 +11,7 @@ import pytest
 from jupyter_tinyml.errors import FolderNotOursError
 from jupyter_tinyml.firmware import write_project
 from jupyter_tinyml.firmware.owned_folder import MARKER
+from reference_models import requantize_tflite
 
 BOARD = "nano33ble"  # a real board: the TFLite Micro sketch with README.md, platformio.ini and sketch.yaml
 # A tensor name that tries every way out of a comment or string: a line break, `*/`, quotes, a line-splicing
@@ -21,31 +22,8 @@ HOSTILE_LABELS = ['a"b', "c\\d", "e??/", "*/f"]
 
 
 def _quantize_model(input_name: str = "in", output_name: str = "out") -> bytes:
-    """A one-op int8 model (QUANTIZE, int8 -> int8, 4 values) with the given tensor names, built with the schema's
-    object API so the names can hold anything a .tflite can."""
-    import flatbuffers
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
-
-    def tensor(name: str, scale: float, zero: int):
-        t = schema.TensorT()
-        t.name, t.shape, t.type, t.buffer = name.encode("utf-8"), [1, 4], schema.TensorType.INT8, 0
-        t.quantization = schema.QuantizationParametersT()
-        t.quantization.scale, t.quantization.zeroPoint = [scale], [zero]
-        return t
-
-    code = schema.OperatorCodeT()
-    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.QUANTIZE
-    code.version = 2
-    operator = schema.OperatorT()
-    operator.opcodeIndex, operator.inputs, operator.outputs = 0, [0], [1]
-    subgraph = schema.SubGraphT()
-    subgraph.tensors = [tensor(input_name, 0.05, 3), tensor(output_name, 0.03, -7)]
-    subgraph.inputs, subgraph.outputs, subgraph.operators = [0], [1], [operator]
-    model = schema.ModelT()
-    model.version, model.operatorCodes, model.subgraphs, model.buffers = 3, [code], [subgraph], [schema.BufferT()]
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    """A one-op int8 model (QUANTIZE, 4 values) with the given tensor names."""
+    return requantize_tflite(0.05, 3, 0.03, -7, values=4, input_name=input_name, output_name=output_name)
 
 
 @pytest.fixture(scope="module")
