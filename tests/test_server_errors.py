@@ -61,6 +61,16 @@ def test_a_body_that_is_not_a_chat_completion_is_named(shell, chat_server, capsy
     assert says in line and "OpenAI-compatible address" in line
 
 
+@pytest.mark.parametrize("body", [b'{"id": "x", "choices": [', HTML_PAGE], ids=["bad-json", "html-200"])
+def test_a_streamed_body_that_is_not_a_chat_completion_is_not_an_empty_answer(shell, chat_server, capsys, body):
+    """Streamed, such a body yields no chunk at all: said as a server problem, not passed on as an empty answer
+    (which would be sent back to the model as "no code")."""
+    point_at(shell, chat_server, stream=True)
+    chat_server.replies.append(Reply(body=body, content_type="text/html"))
+    line = one_error_line(shell, capsys)
+    assert "answered with" in line and "OpenAI-compatible address" in line and len(chat_server.requests) == 1
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_stream_closed_mid_answer_says_it_was_cut(shell, chat_server, capsys, stream):
     point_at(shell, chat_server, stream=stream)

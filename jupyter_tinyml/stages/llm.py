@@ -106,13 +106,15 @@ def complete(
     started = time.perf_counter()
     try:
         if settings.stream:
-            chunks = []
+            chunks: list[Any] = []
+            answered = False
             for chunk in litellm.completion(stream=True, stream_options={"include_usage": True}, **arguments):
                 chunks.append(chunk)
                 piece = chunk.choices[0].delta.content if chunk.choices else None
+                answered = answered or bool(piece)
                 if piece and on_text:
                     on_text(clean_text(piece))
-            response = litellm.stream_chunk_builder(chunks, messages=messages)
+            response = litellm.stream_chunk_builder(chunks, messages=messages) if answered else None
         else:
             response = litellm.completion(**arguments)
             if on_text:
@@ -120,6 +122,8 @@ def complete(
     except Exception as error:  # litellm's classes, and whatever a provider SDK raises past them: one line each
         raise explain_model_error(error, model, api_base) from None
     latency = time.perf_counter() - started
+    if settings.stream and response is None:  # an HTML page or bad JSON with status 200 streams as no text at all
+        raise UnreadableAnswerError(model, api_base, "a stream that held no text")
     if response is None or not response.choices:
         raise EmptyAnswerError(model)
     choice = response.choices[0]
