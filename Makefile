@@ -30,10 +30,11 @@ chromium:
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; \
 	  else echo "chromium is not installed and this is not root: the browser tests will skip"; fi; }
 
-# Debian's Arm cross compiler, newlib and QEMU for the virtual board (tests/test_virtual_board.py): same pattern.
-ARM_TOOLS := gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
+# Debian's Arm cross compiler, newlib and QEMU for the virtual board (tests/test_virtual_board.py), and the host's
+# g++ for the tests that compile and run generated headers here (tests/test_user_files.py): same pattern.
+ARM_TOOLS := gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm g++
 arm-tools:
-	@{ command -v arm-none-eabi-gcc && command -v qemu-system-arm && \
+	@{ command -v arm-none-eabi-gcc && command -v qemu-system-arm && command -v g++ && \
 	   test -f /usr/lib/arm-none-eabi/newlib/libc_nano.a && test -f /usr/lib/arm-none-eabi/newlib/libstdc++.a; } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(ARM_TOOLS) >/dev/null; \

@@ -12,7 +12,6 @@ from openai_server import ChatServer
 
 def player_for(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Player]:
     """One kernel per test file (TensorFlow is imported once), answering from its own loopback chat server."""
-    pytest.importorskip("keras")
     server = ChatServer().start()
     models = shared_models(tmp_path_factory.mktemp("corpus_models"))
     player = Player(server, models, tmp_path_factory.mktemp("corpus_work"))

@@ -27,6 +27,14 @@ def unavailable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
+def require_host_compiler(name: str) -> None:
+    """The host's own C or C++ compiler (`gcc`, `g++`), for tests that compile and run generated headers here."""
+    import shutil
+
+    if shutil.which(name) is None:
+        unavailable(f"{name} not installed (apt-get install g++, as root; make test installs it)")
+
+
 def require_arm_tools(*names: str) -> None:
     """The Arm cross compiler, newlib, libstdc++ and QEMU programs `names` (default: what the C target's virtual
     board needs)."""

@@ -424,7 +424,8 @@ def talk(driver: Path, requests: str, *args: str) -> list[str]:
 
 def test_protocol_lines_have_protocol_md_formats(protocol_driver: Path) -> None:
     formats = documented_formats()
-    # Found by their first words: the placeholders' names are prose (in= and out= count bytes).
+    # PROTOCOL.md's READY and INFO lines name their fields in prose (`in=<input_bytes>`), so they are looked up
+    # by how they begin rather than by their whole text.
     ready = next(pattern for line, pattern in formats.items() if line.startswith("TINYML READY v1 model=<name> in="))
     info = next(pattern for line, pattern in formats.items() if line.startswith("TINYML INFO model=<name> in="))
     lines = talk(protocol_driver, "PING\nINFO\r\nINFER 01020304\nCLASSIFY ff000000\nINFER 0102\nINFER 01020304050607\n"

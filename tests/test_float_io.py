@@ -25,8 +25,6 @@ from jupyter_tinyml.firmware.project import Project, write_project
 from prerequisites import require_tflm_library
 from trained_models import Trained
 
-pytest.importorskip("keras")
-pytest.importorskip("tflite_micro")
 pytestmark = pytest.mark.usefixtures("no_stray_qemu")
 
 VIRTUAL = "virtual-cortex-m4"
@@ -145,7 +143,6 @@ def test_the_deploy_panel_check_agrees_on_every_sample_for_a_float_input_model(
         board_tools: None, float_io: bytes, digits: Trained, tmp_path: Path) -> None:
     """INFER carries the float32 input's bytes; the model's own QUANTIZE quantizes them on the board as on the
     host, and the float32 outputs are compared in steps of the int8 output their DEQUANTIZE reads."""
-    pytest.importorskip("ipywidgets")
     from jupyter_tinyml.hardware.serial_link import BoardLink
     from jupyter_tinyml.hardware.virtual import qemu
     from jupyter_tinyml.widgets.deploy_panel import DeployPanel

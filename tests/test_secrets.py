@@ -140,7 +140,7 @@ ORDINARY = ["data/train_images_2024.csv", "mobilenet_v2_0.35_96", "0.00123", "37
 
 
 def namespace() -> dict[str, object]:
-    pd = pytest.importorskip("pandas")
+    import pandas as pd
     frame = pd.DataFrame({
         "user": ["ann", "bob", "cy"], "password": COLUMN_PASSWORDS, "api_key": COLUMN_KEYS,
         "label": [0, 1, 0], "note": ["ok", FRAME_KEY, "fine"],

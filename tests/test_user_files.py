@@ -2,7 +2,6 @@
 folder's marker says they wrote, names stay inside out_dir, and strings from a model file cannot become code."""
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 from jupyter_tinyml.errors import FolderNotOursError
 from jupyter_tinyml.firmware import write_project
 from jupyter_tinyml.firmware.owned_folder import MARKER
+from prerequisites import require_arm_tools, require_host_compiler
 from reference_models import requantize_tflite
 
 BOARD = "nano33ble"  # a real board: the TFLite Micro sketch with README.md, platformio.ini and sketch.yaml
@@ -99,8 +99,8 @@ def _syntax_check(compiler: str, source: Path, *flags: str) -> subprocess.Comple
                            str(source)], capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.skipif(shutil.which("g++") is None, reason="needs the host g++")
 def test_hostile_tensor_names_and_labels_compile_as_text_in_the_sketch(tmp_path: Path) -> None:
+    require_host_compiler("g++")
     tflite = _quantize_model(HOSTILE_INPUT, HOSTILE_OUTPUT)
     project = write_project(tflite, BOARD, tmp_path / "fw", labels=HOSTILE_LABELS, target="tflm")
     settings = (project.sketch_dir / "model_settings.h").read_text()
@@ -118,8 +118,8 @@ def test_hostile_tensor_names_and_labels_compile_as_text_in_the_sketch(tmp_path:
     assert subprocess.run([str(tmp_path / "check")]).returncode == 0  # the label with a backslash is that text
 
 
-@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs the host gcc")
 def test_hostile_tensor_names_and_labels_compile_as_text_in_the_c_target(tmp_path: Path) -> None:
+    require_host_compiler("gcc")
     tflite = _quantize_model(HOSTILE_INPUT, HOSTILE_OUTPUT)
     project = write_project(tflite, "virtual-cortex-m4", tmp_path / "fw", labels=HOSTILE_LABELS, target="c")
     for path in project.files:
@@ -129,13 +129,10 @@ def test_hostile_tensor_names_and_labels_compile_as_text_in_the_c_target(tmp_pat
 
 
 def test_virtual_build_keeps_the_users_files(model: bytes, tmp_path: Path) -> None:
-    pytest.importorskip("numpy")
     from jupyter_tinyml.firmware.c_target import generate_c
     from jupyter_tinyml.hardware.virtual import image
-    from jupyter_tinyml.hardware.virtual.toolchain import missing_tools
 
-    if missing_tools("arm-none-eabi-gcc", "arm-none-eabi-size"):
-        pytest.skip("needs arm-none-eabi-gcc and newlib")
+    require_arm_tools("arm-none-eabi-gcc", "arm-none-eabi-size")
     out = tmp_path / "D"
     (out / "src").mkdir(parents=True)
     (out / "src" / "main.py").write_text("print('mine')\n")
