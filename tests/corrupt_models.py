@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import struct
 from collections.abc import Callable, Iterator
+from typing import Any
 
 Corruption = Callable[[bytes, random.Random], bytes]
 
@@ -16,29 +17,25 @@ def _tables(model: bytes) -> tuple[list[int], list[int]]:
 
     root = schema.Model.GetRootAs(model, 0)
     tables, vectors = [root._tab.Pos], []
+
+    def visit(table: Any, vector_field: int | None = None) -> None:
+        """Note a table and, when it has one, the vector at its field offset `vector_field`."""
+        tables.append(table._tab.Pos)
+        offset = table._tab.Offset(vector_field) if vector_field is not None else 0
+        if offset:
+            vectors.append(table._tab.Vector(offset))
+
     for s in range(root.SubgraphsLength()):
         subgraph = root.Subgraphs(s)
-        tables.append(subgraph._tab.Pos)
+        visit(subgraph)
         for t in range(subgraph.TensorsLength()):
-            tensor = subgraph.Tensors(t)
-            tables.append(tensor._tab.Pos)
-            offset = tensor._tab.Offset(4)  # shape
-            if offset:
-                vectors.append(tensor._tab.Vector(offset))
+            visit(subgraph.Tensors(t), 4)  # shape
         for o in range(subgraph.OperatorsLength()):
-            operator = subgraph.Operators(o)
-            tables.append(operator._tab.Pos)
-            offset = operator._tab.Offset(6)  # inputs
-            if offset:
-                vectors.append(operator._tab.Vector(offset))
+            visit(subgraph.Operators(o), 6)  # inputs
     for b in range(root.BuffersLength()):
-        buffer = root.Buffers(b)
-        tables.append(buffer._tab.Pos)
-        offset = buffer._tab.Offset(4)  # data
-        if offset:
-            vectors.append(buffer._tab.Vector(offset))
+        visit(root.Buffers(b), 4)  # data
     for c in range(root.OperatorCodesLength()):
-        tables.append(root.OperatorCodes(c)._tab.Pos)
+        visit(root.OperatorCodes(c))
     return tables, vectors
 
 
