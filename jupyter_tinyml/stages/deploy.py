@@ -26,7 +26,7 @@ from ..notebook.cells import GeneratedCell
 from ..notebook.context import NotebookContext
 from . import checks
 from .base import Asked, Reading, Stage
-from .glue_answer import GlueAnswer, read_glue
+from .glue_answer import GlueAnswer, read_glue, region_of
 from .templates import render
 
 OUT_DIR = "firmware"
@@ -162,7 +162,7 @@ class GlueReader:
         app: dict[str, str] = dict(self.app) if glue.partial else {}
         problems: list[checks.Problem] = []
         for name, code in glue.app.items():
-            region = name if name in REGION_NAMES else _region_name(name)
+            region = name if name in REGION_NAMES else region_of(name)
             if region is None:
                 problems.append(GlueProblem(GLUE_CHECK, f"`{name}` is not a region of the sketch: use "
                                                         f"{', '.join(REGION_NAMES)}"))
@@ -224,12 +224,6 @@ class GlueReader:
                 f"together):\n{listed}\n\nThe glue as it stands:\n```python\napp = {app_literal(app)}\n```\n"
                 "Answer again with the complete corrected `app` dict in one ```python block (plain string "
                 "literals; regions you leave out are emptied), the same write_project call.")
-
-
-def _region_name(name: str) -> str | None:
-    word = re.sub(r"^app[-_ ]?", "", name.strip().lower()).rstrip("s")
-    return {"include": "app-includes", "header": "app-includes", "global": "app-globals", "setup": "app-setup",
-            "loop": "app-loop"}.get(word)
 
 
 def deploy_cells(values: Mapping[str, str], app: Mapping[str, str], form: str, note: str = "") -> list[GeneratedCell]:

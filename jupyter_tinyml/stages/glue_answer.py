@@ -135,7 +135,7 @@ def _named_parts(block: Block) -> dict[str, str]:
     """Region -> code of one C++ block: its info string, else comment lines naming parts inside it, else the
     heading or label just above the fence."""
     code = block.code
-    named = _region_of(block.label) if block.label else None
+    named = region_of(block.label) if block.label else None
     if named:
         return {named: _without_markers(code).strip("\n")}
     starts = list(_COMMENT_NAME.finditer(code))
@@ -161,10 +161,10 @@ def _label_above(prose: str) -> str | None:
     lines = [line.strip() for line in prose.strip().splitlines() if line.strip()]
     if not lines or len(lines[-1]) > 80:
         return None
-    return _region_of(lines[-1])
+    return region_of(lines[-1])
 
 
-def _region_of(text: str) -> str | None:
+def region_of(text: str) -> str | None:
     """The one region a short text names, or None (none, or several)."""
     names = {_WORDS[match[1].lower()] for match in _REGION_WORD.finditer(text)}
     return names.pop() if len(names) == 1 else None
