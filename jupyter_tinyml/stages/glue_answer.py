@@ -17,7 +17,6 @@ import re
 import textwrap
 from dataclasses import dataclass, field
 
-from ..firmware import REGION_NAMES
 from ..firmware.sketch_glue import glue_from_sketch, is_sketch
 
 PYTHON = {"python", "py", "python3", "ipython", "ipython3"}
