@@ -23,7 +23,7 @@ LAYERS = {
     "firmware": 4,
     "model": 3,
     "boards": 2, "budget": 2, "config": 2,
-    "notebook": 1, "errors": 0,
+    "notebook": 1, "errors": 0, "native_logs": 0,
 }
 
 

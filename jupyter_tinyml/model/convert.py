@@ -12,8 +12,6 @@ TensorFlow is imported inside the functions: importing jupyter_tinyml must stay 
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 import warnings
 from pathlib import Path
@@ -33,6 +31,7 @@ from ..errors import (
 )
 from .samples import check_sample_shape, sample_rows
 from .tflite import read
+from ..native_logs import native_output_kept
 
 QUANTIZATION_MODES = ("int8", "int8-float-io", "float16", "dynamic", "none")
 # Modes whose activations are int8: they need representative data and must not keep float ops inside.
@@ -177,10 +176,10 @@ def representative_dataset(
 
 
 def _run_converter(converter: Any, quantization: str) -> bytes:
-    # Keras 3 prints "Saved artifact at /tmp/..." for the temporary SavedModel the converter writes: noise in
-    # a notebook, so stdout is kept for the duration.
+    # Keras 3 prints "Saved artifact at /tmp/..." for the temporary SavedModel the converter writes, and the
+    # converter's C++ core a dozen log lines: noise in a notebook, kept out of it for the duration.
     try:
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        with native_output_kept(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return bytes(converter.convert())
     except QuantizationError:

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import InputCountError, LibraryError, QuantizationError
 from .samples import check_sample_shape
+from ..native_logs import native_output_kept
 from .tflite import model_bytes, read
 
 _INTEGER_TENSOR_TYPES = ("int8", "uint8", "int16")
@@ -86,7 +87,10 @@ def interpreter_for(content: bytes, *, reference: bool = False) -> Any:
         Interpreter, OpResolverType = tf.lite.Interpreter, tf.lite.experimental.OpResolverType
     options = {"experimental_op_resolver_type": OpResolverType.BUILTIN_REF} if reference else {}
     try:
-        return Interpreter(model_content=content, **options)
+        with native_output_kept():  # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate" line, once a process
+            interpreter = Interpreter(model_content=content, **options)
+            interpreter.allocate_tensors()
+        return interpreter
     except Exception as error:  # ValueError/RuntimeError from a corrupt flatbuffer or an unknown op
         raise LibraryError("The TFLite interpreter cannot load this model", error) from error
 
