@@ -295,14 +295,36 @@ def find_ports(board: Board | str, ports: Iterable[Any] | None = None, *,
     return result
 
 
+# The catalogue as a table: (heading, width in the plain-text table, or 0 for columns only the HTML table shows).
+CATALOGUE_COLUMNS = (("id", 21), ("board", 37), ("processor", 0), ("MHz", 4), ("flash", 11), ("RAM", 10), ("upload", 12))
+
+
+def catalogue_rows() -> list[tuple[str, ...]]:
+    """One row per catalogue board, in CATALOGUE_COLUMNS' order: `%tinyml boards` shows them as a table."""
+    return [
+        (board.id, board.name, board.cpu, str(board.clock_mhz), f"{board.flash_bytes // 1024:,} KB",
+         f"{board.ram_bytes // 1024:,} KB", board.upload)
+        for board in catalogue()
+    ]
+
+
 def describe_catalogue(detected: Iterable[DetectedBoard] | None = None) -> str:
-    """Plain text for `%tinyml boards`: the boards attached now, then the catalogue."""
+    """Plain text for `%tinyml boards`: the boards attached now, then the catalogue as a table under 100 columns
+    (a notebook's output wraps longer lines mid-word; the processor is in the HTML table only)."""
     lines = ["Attached now:"]
     attached = list(detect_boards() if detected is None else detected)
     lines += [f"  {entry}" for entry in attached] or ["  nothing (plug a board in with a data USB cable)"]
-    lines.append("Catalogue:")
-    for board in catalogue():
-        flash, ram = board.flash_bytes // 1024, board.ram_bytes // 1024
-        lines.append(f"  {board.id:<20} {board.name} — {board.cpu}, {board.clock_mhz} MHz, {flash} KB flash, "
-                     f"{ram} KB RAM, upload: {board.upload}")
+    lines.append("Catalogue (choose one with %tinyml config board=<id>, or --board <id> on a stage):")
+    shown = [index for index, (_, width) in enumerate(CATALOGUE_COLUMNS) if width]
+
+    def line(cells: tuple[str, ...]) -> str:
+        texts = []
+        for index in shown:
+            heading, width = CATALOGUE_COLUMNS[index]
+            right = heading in ("MHz", "flash", "RAM")
+            texts.append(cells[index].rjust(width - 1) if right else cells[index].ljust(width - 1))
+        return "  " + " ".join(texts).rstrip()
+
+    lines.append(line(tuple(heading for heading, _ in CATALOGUE_COLUMNS)))
+    lines += [line(row) for row in catalogue_rows()]
     return "\n".join(lines)

@@ -18,7 +18,8 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 from .config import TinyML, check_range
 from .errors import TinyMLError
-from .notebook.cells import Provenance, writer_for
+from .notebook.cells import Provenance
+from .notebook.writers import writer_for
 from .notebook.comm import LabLink, lab_status
 from .notebook.failures import CellWatcher
 from .stages.request import STAGE_NAMES, StageRequest
@@ -42,6 +43,10 @@ Options of every stage: --model M, --board B, --run (also execute the cells), --
 --budget N (context tokens). `%%tinyml_prep?` shows them in full.
 Model: TINYML_MODEL / TINYML_API_BASE in the environment, c.TinyML.model in ipython_config.py, or
 %tinyml config model=openai/gpt-4o-mini. No model set: the built-in offline recipes."""
+
+
+# The review bar's decisions (labextension/src/protocol.ts), as `%tinyml status` counts them.
+REVIEW_DECISIONS = {"accept": "accepted", "discard": "discarded", "ran_unreviewed": "ran unreviewed"}
 
 
 def budget(text: str) -> int:
@@ -71,9 +76,11 @@ def stage_arguments(function: Callable[..., None]) -> Callable[..., None]:
     """The options every generating magic shares."""
     for decorator in reversed(
         [
-            magic_arguments(),
+            # IPython's usage line puts one % before the name it is given: a cell magic's name carries the other.
+            magic_arguments(name="%" + function.__name__),
             argument("--model", "-m", default=None, help="litellm model for this cell (overrides the setting)."),
-            argument("--board", "-b", default=None, help="target board for this cell (see boards.toml)."),
+            argument("--board", "-b", default=None,
+                     help="target board id for this cell, e.g. nano33ble or virtual-cortex-m4 (%%tinyml boards lists them)."),
             argument("--run", action="store_true", help="also execute the generated cells (off by default)."),
             argument("--no-insert", action="store_true", help="show the code in the output, insert nothing."),
             argument("--budget", type=budget, default=None, help="token budget for the notebook context."),
@@ -95,6 +102,7 @@ class TinyMLMagics(Magics):
         # The comm to the lab extension, opened by load_ipython_extension when running in a kernel.
         self.link: LabLink | None = None
         self.runs: dict[str, StageRequest] = {}  # magic cell id -> its last request, for Regenerate
+        self.reviews: dict[str, str] = {}  # generated cell id -> the reviewer's last decision (REVIEW_DECISIONS)
 
     # ---- generating magics -------------------------------------------------------------------------------
     @stage_arguments
@@ -160,11 +168,26 @@ class TinyMLMagics(Magics):
         elif command == "status":
             self.status()
         elif command == "boards":
-            from .boards import describe_catalogue, detect_boards
-
-            print(describe_catalogue(detect_boards()))
+            self.show_boards()
         else:
             raise UsageError(f"tinyml: unknown subcommand {command!r}; use config, status, boards or help.")
+
+    def show_boards(self) -> None:
+        """The attached boards and the catalogue: a table under 100 columns as text, the full table as HTML."""
+        from html import escape
+
+        from IPython.display import display
+
+        from .boards import CATALOGUE_COLUMNS, catalogue_rows, describe_catalogue, detect_boards
+
+        text = describe_catalogue(detect_boards())
+        attached, _, _ = text.partition("Catalogue")
+        head = "".join(f"<th>{escape(heading)}</th>" for heading, _ in CATALOGUE_COLUMNS)
+        body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in catalogue_rows())
+        html = (f"<pre>{escape(attached.rstrip())}</pre><p>Catalogue: choose one with "
+                f"<code>%tinyml config board=&lt;id&gt;</code>, or <code>--board &lt;id&gt;</code> on a stage.</p>"
+                f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        display({"text/plain": text, "text/html": html}, raw=True)
 
     def configure(self, assignments: list[str]) -> None:
         for assignment in assignments:
@@ -203,6 +226,9 @@ class TinyMLMagics(Magics):
         )
         failed = self.failures.last
         print("last error: " + (failed.error_line if failed else "none"))
+        if self.reviews:
+            decided = list(self.reviews.values())
+            print("reviews: " + ", ".join(f"{decided.count(kind)} {kind}" for kind in dict.fromkeys(REVIEW_DECISIONS.values())))
         print(f"loaded:  litellm {'yes' if 'litellm' in sys.modules else 'not yet'}, "
               f"tensorflow {'yes' if 'tensorflow' in sys.modules else 'not yet'}")
 
@@ -265,6 +291,7 @@ class TinyMLMagics(Magics):
                 last_error=request.last_error,
             )
             if not settings.offline:
+                load_model_client()
                 print(f"[tinyml {request.stage}] asking {settings.model} ...", flush=True)
             from .stages import base
 
@@ -293,15 +320,20 @@ class TinyMLMagics(Magics):
 
             print(combine(generation.cells, provenance))
         else:
-            print(writer_for(self.shell, self.link).insert(generation.cells, provenance))
+            print(writer_for(self.shell, self.link, runs=request.run).insert(generation.cells, provenance))
         if request.run:
             self.execute(generation)
 
     # ---- the lab extension's requests -------------------------------------------------------------------
     def handle_lab_request(self, data: dict[str, Any]) -> None:
-        """A message from the review bar (comm.LabLink): Regenerate runs the stage again; accept and discard
-        need nothing from the kernel (the mark lives in the notebook's metadata)."""
-        if data.get("op") == "regenerate":
+        """A message from the review bar (comm.LabLink): Regenerate runs the stage again; a review decision
+        (accept, discard, ran unreviewed) is remembered per cell, for `%tinyml status` (the mark itself lives in
+        the notebook's metadata)."""
+        op = data.get("op")
+        if op in REVIEW_DECISIONS:
+            for cell_id in data.get("cell_ids") or []:
+                self.reviews[str(cell_id)] = REVIEW_DECISIONS[op]
+        elif op == "regenerate":
             self.regenerate(
                 str(data.get("source_cell") or ""),
                 note=str(data.get("note") or ""),
@@ -340,6 +372,8 @@ class TinyMLMagics(Magics):
         else:
             print("[tinyml] no model configured: built-in offline recipe for this stage "
                   "(set one with %tinyml config model=...).")
+        for notice in generation.notices:  # what the offline recipe could not honour, each one line
+            print(notice)
         for finding in generation.findings():
             print(f"check: {finding}")
 
@@ -367,6 +401,21 @@ class TinyMLMagics(Magics):
             result = self.shell.run_cell(cell.source, store_history=False)
             if not result.success:
                 raise UsageError("tinyml: the generated code failed (above); %tinyml_fix can repair it.")
+
+
+def load_model_client() -> None:
+    """Import litellm with a line before and after: its first import takes half a minute on a slow disk, and a
+    bare "asking ..." that long reads as a hang."""
+    if "litellm" in sys.modules:
+        return
+    import time
+
+    from .stages.llm import import_litellm
+
+    print("[tinyml] loading the model client (litellm), once per session ...", flush=True)
+    started = time.perf_counter()
+    import_litellm()
+    print(f"[tinyml] model client loaded in {time.perf_counter() - started:.0f} s", flush=True)
 
 
 def stream_to_output(text: str) -> None:

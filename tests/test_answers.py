@@ -13,7 +13,8 @@ from openai_server import Reply
 
 from jupyter_tinyml.config import TinyML
 from jupyter_tinyml.errors import AnswerCutOffError, AnswerFormError, NoPythonBlockError
-from jupyter_tinyml.notebook.cells import CommWriter, GeneratedCell, Provenance, SetNextInputWriter, combine
+from jupyter_tinyml.notebook.cells import GeneratedCell, Provenance, combine
+from jupyter_tinyml.notebook.writers import CommWriter, SetNextInputWriter
 from jupyter_tinyml.notebook.context import NotebookContext
 from jupyter_tinyml.stages import answer, base
 

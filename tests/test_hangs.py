@@ -14,7 +14,8 @@ import pytest
 from jupyter_client.session import json_packer
 
 from jupyter_tinyml.notebook import summaries
-from jupyter_tinyml.notebook.cells import CommWriter, GeneratedCell, Provenance, clean_text
+from jupyter_tinyml.notebook.cells import GeneratedCell, Provenance, clean_text
+from jupyter_tinyml.notebook.writers import CommWriter
 from jupyter_tinyml.notebook.context import capture_shell
 from jupyter_tinyml.stages import answer, data_kinds
 

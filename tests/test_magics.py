@@ -31,6 +31,16 @@ def test_load_ext_registers_every_magic(shell):
 def test_stage_help_comes_from_magic_arguments(shell):
     doc = shell.magics_manager.magics["cell"]["tinyml_prep"].__doc__
     assert "--model" in doc and "--run" in doc and "--no-insert" in doc and "Data preparation" in doc
+    assert "  %%tinyml_prep [--model MODEL]" in doc  # a cell magic's usage line shows its own two %
+    assert "(%tinyml boards lists them)" in doc and "boards.toml" not in doc
+
+
+def test_the_first_ask_of_a_model_says_the_client_is_loading_and_how_long_it_took():
+    code = "from jupyter_tinyml.magics import load_model_client\nload_model_client()\nload_model_client()"
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    lines = output.strip().splitlines()
+    assert lines[0] == "[tinyml] loading the model client (litellm), once per session ..."
+    assert lines[1].startswith("[tinyml] model client loaded in ") and len(lines) == 2  # the second call is silent
 
 
 def test_load_ext_imports_neither_litellm_nor_tensorflow_nor_numpy():
@@ -58,7 +68,8 @@ def test_prep_inserts_cells_below_unreviewed_and_runs_nothing(shell, capsys):
     out = capsys.readouterr().out
     assert "x = 1" in out  # streamed into the cell output
     assert "in /" in out and "out tokens" in out  # usage line
-    assert "Inserted below" in out
+    # No kernel: a terminal's shell, whose set_next_input fills the next prompt, and the sentence says so.
+    assert "waits in your next prompt, unreviewed" in out and "Inserted below" not in out
 
 
 def test_run_flag_also_executes_the_cells(shell):
@@ -196,11 +207,26 @@ def test_fix_with_nothing_failed(shell, capsys):
     assert "no cell has failed" in capsys.readouterr().err
 
 
-def test_boards_lists_the_catalogue(shell, capsys):
-    shell.run_line_magic("tinyml", "boards")
-    out = capsys.readouterr().out
+def test_boards_lists_the_catalogue(shell):
+    from IPython.utils.capture import capture_output
+
+    with capture_output() as captured:
+        shell.run_line_magic("tinyml", "boards")
+    [shown] = captured.outputs
+    text, html = shown.data["text/plain"], shown.data["text/html"]
     for name in ("Arduino Nano 33 BLE Sense", "Raspberry Pi Pico", "Wio Terminal", "ESP32-S3"):
-        assert name in out
+        assert name in text and name in html
+    assert max(len(line) for line in text.splitlines()) < 100  # a notebook's output wraps longer lines mid-word
+    assert "<th>processor</th>" in html and "<td>nRF52840 (Cortex-M4F)</td>" in html
+
+
+def test_the_review_bars_decisions_reach_the_kernel_and_status_counts_them(shell, capsys):
+    magics = shell.magics_manager.registry["TinyMLMagics"]
+    magics.handle_lab_request({"op": "accept", "cell_ids": ["a", "b", "c"], "source_cell": "m"})
+    magics.handle_lab_request({"op": "discard", "cell_ids": ["c"], "source_cell": "m"})
+    magics.handle_lab_request({"op": "ran_unreviewed", "cell_ids": ["d"], "source_cell": "n"})
+    shell.run_line_magic("tinyml", "status")
+    assert "reviews: 2 accepted, 1 discarded, 1 ran unreviewed" in capsys.readouterr().out
 
 
 def test_a_stage_runs_from_python_with_a_stage_request():

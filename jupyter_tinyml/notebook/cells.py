@@ -1,16 +1,13 @@
-"""Generated cells and how they reach the notebook.
+"""Generated cells: what one generation holds, its provenance, and its text as one cell.
 
-One small interface, NotebookWriter, with two writers: CommWriter sends the cells to the lab extension
-(labextension/), which inserts several cells right below the magic's cell with a review bar; the fallback
-that works everywhere is ``set_next_input`` with one cell holding all generated cells separated by ``# %%``
-markers (jupytext's percent format). Which one is used is detected (comm.py), not configured.
+How the cells reach a notebook (or a headless run's output, or a terminal) is writers.py.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 TAG = "tinyml-generated"
 METADATA_KEY = "jupyter_tinyml"
@@ -61,31 +58,6 @@ class Provenance:
         return "\n".join(lines)
 
 
-class NotebookWriter(Protocol):
-    """Puts generated cells into the notebook below the cell that ran the magic."""
-
-    def insert(self, cells: list[GeneratedCell], provenance: Provenance) -> str:
-        """Insert; return a short sentence for the cell output saying what happened."""
-        ...
-
-
-class SetNextInputWriter:
-    """Fallback for every frontend: one new cell through IPython's set_next_input (at most one per execution)."""
-
-    def __init__(self, shell: Any) -> None:
-        self.shell = shell
-
-    def insert(self, cells: list[GeneratedCell], provenance: Provenance) -> str:
-        self.shell.set_next_input(combine(cells, provenance), replace=False)
-        count = sum(cell.cell_type == "code" for cell in cells)
-        blocked = sum(bool(cell.blocked_by) for cell in cells if cell.cell_type == "code")
-        out = f"; {blocked} commented out: it would fail as written" if blocked else ""
-        return (
-            f"Inserted below as one cell ({count} code part{'s' if count != 1 else ''} separated by '# %%'{out}), "
-            "unreviewed: read it, then run it."
-        )
-
-
 # Control characters other than tab and newline: a NUL, an escape sequence or a form feed in a cell is nobody's
 # code, and some frontends and nbformat validators choke on them.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -100,17 +72,6 @@ def clean_text(text: str) -> str:
     if not text.isascii():
         text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
-
-
-def _cleaned(value: Any) -> Any:
-    """A message with every string in it (keys too) passed through clean_text."""
-    if isinstance(value, str):
-        return clean_text(value)
-    if isinstance(value, dict):
-        return {_cleaned(key): _cleaned(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_cleaned(item) for item in value]
-    return value
 
 
 def combine(cells: list[GeneratedCell], provenance: Provenance) -> str:
@@ -138,77 +99,3 @@ def combine(cells: list[GeneratedCell], provenance: Provenance) -> str:
 def commented(source: str) -> str:
     """Every line of `source` behind `# `, blank lines as a bare `#`."""
     return "\n".join(f"# {line}".rstrip() for line in source.strip().splitlines())
-
-
-class Channel(Protocol):
-    """The kernel's end of the comm to the lab extension (comm.LabLink)."""
-
-    @property
-    def live(self) -> bool:
-        """The extension said hello: it inserts what we send."""
-        ...
-
-    @property
-    def pending(self) -> bool:
-        """Opened, but no answer yet: the frontend may or may not have the extension."""
-        ...
-
-    def send(self, message: dict[str, Any]) -> None: ...
-
-
-class CommWriter:
-    """Cells to the lab extension: each its own cell right below the magic, with provenance and a review bar.
-
-    While the channel is pending (a "Run All" queues the magic before the extension's hello is read) the
-    cells also go through set_next_input, so a frontend without the extension still gets them; the
-    extension removes that copy (the message names its text).
-    """
-
-    def __init__(self, channel: Channel, shell: Any) -> None:
-        self.channel = channel
-        self.shell = shell
-
-    def insert(self, cells: list[GeneratedCell], provenance: Provenance) -> str:
-        message = insert_message(cells, provenance)
-        if not self.channel.live:
-            text = combine(cells, provenance)
-            self.shell.set_next_input(text, replace=False)
-            message["fallback_text"] = text
-            self.channel.send(message)
-            return "Inserted below, unreviewed: read it, then run it."
-        self.channel.send(message)
-        count = len(cells)
-        return (
-            f"Inserted {count} cell{'s' if count != 1 else ''} below, unreviewed: read, then run; "
-            "the bar on each: Accept, Regenerate, Discard."
-        )
-
-
-def insert_message(cells: list[GeneratedCell], provenance: Provenance) -> dict[str, Any]:
-    """The comm message for an insert (DESIGN.md, the cell protocol); no key can be in it, none is known here.
-    Every string in it is cleaned (clean_text): the kernel's packer raises on invalid text."""
-    generated = provenance.cell_metadata()
-    return _cleaned({
-        "op": "insert",
-        "after": provenance.source_cell or None,
-        "source_cell": provenance.source_cell or None,
-        "cells": [
-            {
-                "cell_type": cell.cell_type,
-                "source": cell.source.strip("\n").rstrip(),
-                "metadata": {
-                    **cell.metadata,
-                    **generated,
-                    "tags": sorted(set(cell.metadata.get("tags", [])) | {TAG}),
-                },
-            }
-            for cell in cells
-        ],
-    })
-
-
-def writer_for(shell: Any, channel: Channel | None = None) -> NotebookWriter:
-    """The best writer this frontend supports: the lab extension's comm when it is there, else set_next_input."""
-    if channel is not None and (channel.live or channel.pending):
-        return CommWriter(channel, shell)
-    return SetNextInputWriter(shell)
