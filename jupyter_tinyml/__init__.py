@@ -17,6 +17,7 @@ _LIBRARY = {
     "inspect": "model.inspection",
     "QuantizationReport": "widgets",
     "DeployPanel": "widgets",
+    "TrainingProgress": "widgets.training_progress",
     "write_project": "firmware",
 }
 __all__ = sorted(_LIBRARY) + ["load_ipython_extension", "unload_ipython_extension"]
@@ -35,8 +36,11 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 
 def load_ipython_extension(shell: Any) -> None:
     """Register the magics and, in a kernel, open the comm the lab extension answers (called by %load_ext)."""
-    from .notebook.comm import LabLink
     from .magics import TinyMLMagics
+    from .native_logs import quiet_tensorflow
+    from .notebook.comm import LabLink
+
+    quiet_tensorflow()  # before anything loads TensorFlow: its C++ log lines read as errors in a notebook
 
     magics = TinyMLMagics(shell)
     shell.register_magics(magics)
