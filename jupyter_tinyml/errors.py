@@ -42,6 +42,14 @@ class BadSettingValueError(ConfigError):
         super().__init__(f"{name} needs a {kind}, got {value!r}.")
 
 
+class PlannedEpochsError(ConfigError):
+    """`TrainingProgress(epochs=0)`: the progress bar needs a planned epoch count of 1 or more."""
+
+    def __init__(self, epochs: object) -> None:
+        super().__init__(f"TrainingProgress(epochs={epochs!r}): give the planned number of epochs (1 or more), "
+                         "or leave it out to use the epochs given to fit")
+
+
 class UnknownStageError(ConfigError):
     """A StageRequest naming a stage that does not exist."""
 
@@ -129,6 +137,13 @@ class MalformedAnswerError(TinyMLError):
 
 class RecipeError(TinyMLError):
     """The offline recipe found nothing in the notebook it knows how to handle."""
+
+
+class WishOutOfRangeError(RecipeError):
+    """The request asks the offline recipe for a value it could honour but that makes no sense (epochs 0)."""
+
+    def __init__(self, what: str, value: str, works: str) -> None:
+        super().__init__(f"The request asks for {what} {value}, which cannot train a useful model: use {works}.")
 
 
 class QuantizationError(TinyMLError):
@@ -285,6 +300,14 @@ class BoardNotAttachedError(BoardNotFoundError):
         no_drive = f" and no {drive} drive mounted" if drive else ""
         then = f", or {hint} and retry" if hint else "; detect_boards() lists what is attached"
         super().__init__(f"No {board} attached{no_drive} — {_PLUG_IN}{then}")
+        self.board = board
+
+
+class VirtualBoardNotRunningError(BoardNotFoundError):
+    """The virtual board was asked something before Flash started it in QEMU (there is nothing to plug in)."""
+
+    def __init__(self, board: str) -> None:
+        super().__init__(f"The {board} is not running — Build, then Flash starts it in QEMU (no hardware needed)")
         self.board = board
 
 

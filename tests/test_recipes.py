@@ -228,22 +228,41 @@ class Kernel:
         from jupyter_client.manager import start_new_kernel
 
         self.manager, self.client = start_new_kernel(kernel_name="python3", startup_timeout=60, cwd=str(REPO))
+        self.stderr = ""
 
     def run(self, code: str, timeout: float = 120) -> str:
-        """Execute `code`; return its stdout, or fail the test with the kernel's traceback."""
+        """Execute `code`; return its stdout (its stderr is kept as `self.stderr`), or fail the test with the
+        kernel's traceback."""
         stdout, errors = [], []
+        self.stderr = ""
 
         def on_output(msg):
             content = msg["content"]
             if msg["msg_type"] == "stream" and content["name"] == "stdout":
                 stdout.append(content["text"])
+            elif msg["msg_type"] == "stream" and content["name"] == "stderr":
+                self.stderr += content["text"]
             elif msg["msg_type"] == "error":
                 errors.append("\n".join(content["traceback"]))
 
         reply = self.client.execute_interactive(code, timeout=timeout, output_hook=on_output)
+        self._late_output(reply["parent_header"]["msg_id"], on_output)
         if reply["content"]["status"] != "ok" or errors:
             pytest.fail(f"kernel error running:\n{code}\n{''.join(errors)}", pytrace=False)
         return "".join(stdout)
+
+    def _late_output(self, msg_id: str, on_output, wait: float = 0.3) -> None:
+        """Output of the cell that arrives after it finished: what native code writes to the process's file
+        descriptors is forwarded by ipykernel's watcher thread, and a notebook still shows it under the cell."""
+        from queue import Empty
+
+        while True:
+            try:
+                msg = self.client.get_iopub_msg(timeout=wait)
+            except Empty:
+                return
+            if msg["parent_header"].get("msg_id") == msg_id:
+                on_output(msg)
 
     def result(self, code: str) -> dict:
         line = next(line for line in self.run(code).splitlines() if line.startswith("RESULT "))
@@ -266,10 +285,22 @@ def test_the_kernel_runs_this_venv(kernel):
     assert kernel.result("import sys, json; print('RESULT', json.dumps(sys.executable))") == sys.executable
 
 
+# What the generated cells must not leave under themselves: TensorFlow/absl C++ log lines and Python warnings.
+# (The QuantizationDebugger's own "INFO:tensorflow:Assets written" and "fully_quantize:" lines come from the
+# library's compare(), not from the recipe's code, and are not matched here.)
+NOISE_MARKS = ("I0000", "W0000", "E0000", "cpu_feature_guard", "absl::", "INFO:", "fully_quantize", "Warning:",
+               "warnings.warn")
+
+
+def quiet_breach(stderr: str) -> list[str]:
+    """The lines of a cell's stderr that are TensorFlow log noise or Python warnings."""
+    return [line for line in stderr.splitlines() if any(mark in line for mark in NOISE_MARKS)]
+
+
 def run_chain(kernel: Kernel, cwd: Path, setup: str, requests: dict[str, str]) -> tuple[dict, dict]:
     """Run setup, then for each stage: the recipe on capture(globals()) inside the kernel, then its code cells.
     Returns the contract values and the seconds each stage's cells took."""
-    kernel.run(f"%reset -f\nimport os\nos.chdir({str(cwd)!r})")
+    kernel.run(f"%reset -f\n%reload_ext jupyter_tinyml\nimport os\nos.chdir({str(cwd)!r})")  # as in a notebook
     kernel.run(textwrap.dedent(setup))
     seconds = {}
     for stage in ("prep", "train", "convert"):
@@ -285,6 +316,7 @@ def run_chain(kernel: Kernel, cwd: Path, setup: str, requests: dict[str, str]) -
         for cell_type, source in cells:
             if cell_type == "code":
                 kernel.run(source, timeout=180)
+                assert not quiet_breach(kernel.stderr), f"the {stage} cell wrote under itself:\n{kernel.stderr}"
         seconds[stage] = round(time.perf_counter() - start, 1)
     return kernel.result(CONTRACT), seconds
 

@@ -21,6 +21,7 @@ How a stage's AnswerReader talks to the loop:
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -31,7 +32,7 @@ from ..errors import AnswerCutOffError, AnswerFormError, TinyMLError, UnknownSta
 from ..notebook.cells import GeneratedCell
 from ..notebook.context import NotebookContext
 from ..notebook.redaction import redact_prompt
-from . import answer, checks, llm
+from . import answer, checks, llm, wishes
 from .request import STAGE_NAMES, StageRequest
 
 # An offline recipe: deterministic code for the stage, built from the request text and the notebook context.
@@ -98,6 +99,8 @@ class Stage:
     """A lifecycle stage: `name` is the magic suffix (prep, train, convert, deploy, fix).
 
     `reader` makes the AnswerReader for one ask: Python cells for most stages, the application glue for deploy.
+    `hears` names the wishes the recipe reads from the request; the clauses of other wishes are listed as unused.
+    None: the request is not words to read (fix's is the failing cell), so nothing is listed.
     """
 
     name: str
@@ -105,6 +108,7 @@ class Stage:
     prompt_file: str
     recipe: Recipe
     reader: Callable[[Asked], AnswerReader] = PythonReader
+    hears: frozenset[str] | None = None  # the wishes (wishes.Wishes fields) the offline recipe honours
 
 
 @dataclass
@@ -116,6 +120,7 @@ class Generation:
     problems: list[checks.Problem] = field(default_factory=list)
     completions: list[llm.Completion] = field(default_factory=list)
     rounds: int = 0
+    notices: list[str] = field(default_factory=list)  # one line each, printed after the cells are inserted
 
     @property
     def offline(self) -> bool:
@@ -124,6 +129,16 @@ class Generation:
     def findings(self) -> list[str]:
         """Check messages that remain, for the cell header and the output."""
         return [str(problem) for problem in self.problems]
+
+
+def data_names(context: NotebookContext) -> set[str]:
+    """The names a request may use for the notebook's data: its variables and their columns. A clause that only
+    names these ("use the images and labels") asks nothing the recipe could miss."""
+    names = set(context.variables)
+    for summary in context.variables.values():
+        for column in summary.facts.get("columns") or ():
+            names.update({str(column), *re.findall(r"\w+", str(column))})  # "petal width (cm)" word by word
+    return names
 
 
 def prompt_text(name: str) -> str:
@@ -243,7 +258,9 @@ def generate(
     known = frozenset(known_names)
     if settings.offline:
         cells = stage.recipe(request, context)
-        return Generation(cells, OFFLINE_LABEL, check_cells(cells, known))
+        notice = (None if stage.hears is None else
+                  wishes.unused_notice(wishes.read(request), stage.hears, data_names(context)))
+        return Generation(cells, OFFLINE_LABEL, check_cells(cells, known), notices=[notice] if notice else [])
     generation = Generation([], settings.model)
     rounds = settings.max_repairs + 1
     messages = build_messages(stage, request, context)

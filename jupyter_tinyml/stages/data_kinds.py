@@ -73,6 +73,7 @@ class TableData:
     csv_path: str | None = None
     shape: tuple[int, ...] | None = None
     kind: str = TABULAR
+    features: tuple[str, ...] = ()  # the feature columns the request names; () is every column but the label
 
 
 def requested_kind(request: str) -> set[str]:
@@ -182,6 +183,18 @@ def _may_mention(column: str, words: frozenset[str]) -> bool:
     return all(word.lower() in words for word in _WORD.findall(column))
 
 
+def _named_columns(request: str, columns: list[str], most: int = 3) -> int:
+    """How many of the table's columns the request names (counting to `most`: a few decide)."""
+    words = _words(request)
+    named = 0
+    for column in columns:
+        if _may_mention(column, words) and re.search(rf"(?<!\w){re.escape(column)}(?!\w)", request, re.IGNORECASE):
+            named += 1
+            if named == most:
+                break
+    return named
+
+
 def _few_values(n_unique: int | None, n: int) -> bool:
     return n_unique is not None and n_unique <= max(2, min(256, n // 2))
 
@@ -264,6 +277,7 @@ def _candidates(variables: Mapping[str, VariableSummary], request: str) -> list[
             columns = [str(c) for c in facts["columns"]]
             label = pick_label_column(request, columns, facts.get("label_candidates"))
             data = TableData(label, columns, frame=name, shape=tuple(facts.get("shape", ())) or None)
+            score += 3 * _named_columns(request, columns)  # "label column colour, use columns r, g, b"
         elif summary.kind == "path" and str(facts.get("suffix", "")).lower() == ".csv" and facts.get("columns"):
             columns = [str(c) for c in facts["columns"]]
             label = pick_label_column(request, columns)

@@ -75,11 +75,21 @@ def project_values(context: NotebookContext) -> dict[str, str]:
 
 
 def recipe(request: str, context: NotebookContext) -> list[GeneratedCell]:
-    """The serial-driven default: the project for the chosen board and a DeployPanel with the test samples."""
+    """The serial-driven default: the project for the chosen board (the one the request names, else the setting)
+    and a DeployPanel with the test samples."""
+    from dataclasses import replace
+
+    from ..boards import find_board
+    from .wishes import read as read_wishes
+
+    asked = read_wishes(request).board
+    if asked:
+        context = replace(context, board=find_board(asked).limits())
     values = project_values(context)
     code = render("deploy_project", **{key: values[key] for key in
                                        ("model", "board", "board_name", "out_dir", "labels", "samples")})
-    note = (f"**Recipe (offline):** `{values['model_name']}` → a TFLite Micro project for the {values['board_name']} "
+    board = values["board_name"] + (" (asked)" if asked else "")
+    note = (f"**Recipe (offline):** `{values['model_name']}` → a TFLite Micro project for the {board} "
             f"in `{OUT_DIR}/` (serial-driven: features in, class out), then the deploy panel"
             + (" with `x_test` for the on-device check." if values["samples"] != "None" else "."))
     return [GeneratedCell(note, "markdown"), GeneratedCell(code)]
@@ -256,4 +266,5 @@ def project_app(sketch: str | Path) -> dict[str, str]:
     return regions(Path(sketch).read_text(encoding="utf-8"))
 
 
-STAGE = Stage(name="deploy", title="Deployment", prompt_file="deploy.md", recipe=recipe, reader=DeployReader)
+STAGE = Stage(name="deploy", title="Deployment", prompt_file="deploy.md", recipe=recipe, reader=DeployReader,
+              hears=frozenset({"board"}))
