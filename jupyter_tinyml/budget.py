@@ -64,7 +64,7 @@ class Budget:
     # What the two exact parts are: the .tflite and TFLite Micro's arena, or the C target's constants and its
     # static memory plan; the texts name them so a figure is never mistaken for the other target's.
     model_part: str = "model"
-    arena_part: str = "tensor arena (measured + margin)"
+    arena_part: str = "TFLite Micro tensor arena (measured + margin)"
 
     @property
     def flash_needed(self) -> int:
@@ -160,4 +160,4 @@ def check_budget(model_flash_bytes: int, arena_bytes: int | None, board: Any, *,
         flash_available=int(board.flash_bytes), arena_bytes=None if arena_bytes is None else int(arena_bytes),
         line_buffer_bytes=serial_line_bytes(input_bytes), firmware_ram_bytes=firmware_ram,
         ram_available=int(board.ram_bytes),
-        **({"model_part": "weights and constants", "arena_part": "static memory plan (exact)"} if target == "c" else {}))
+        **({"model_part": "weights and constants", "arena_part": "C target static memory plan (exact)"} if target == "c" else {}))

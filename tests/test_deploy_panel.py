@@ -72,8 +72,12 @@ def test_panel_detects_the_board_and_runs_the_on_device_check(digits, board_port
     panel = DeployPanel(project, tflite, samples=x_test, ports=[board_port], check_samples=20)
     assert panel.board.id == "nano33ble" and panel.port == board_port.device
     assert panel.board_picker.options[0][0].startswith("● Arduino Nano 33 BLE")
+    assert panel.port_picker in panel.where_row.children  # a USB board: its port is picked here
+    assert "1 serial port found, 1 known board" in panel.status.value
     result = panel.check()
     assert result.n == 20 and result.agreement == 1.0 and result.ok
+    assert not result.emulated and "Latency on the board" in panel.result.value
+    assert f"median {result.latency_us_median / 1000:.2f} ms" in panel.status.value
     assert panel.progress.value == 1.0 and panel.progress.bar_style == "success"
     assert "On-device check passed: agreement 100.0%, largest output difference 0 steps (tolerance 3)" in \
         panel.status.value and "On-device check" in panel.result.value
@@ -112,6 +116,19 @@ def test_panel_shows_the_projects_own_budget_verdict(digits):
     assert project.target_reason == "nano33ble: TFLite Micro — a real board runs the Arduino sketch"
     assert html.escape(project.budget.flash_text()) in header and html.escape(project.budget.ram_text()) in header
     assert html.escape(str(project.budget).splitlines()[0]) in header
+
+
+def test_picking_the_virtual_board_swaps_the_port_for_a_no_hardware_line(digits):
+    from jupyter_tinyml.widgets.deploy_panel import PORT_PLACEHOLDER, VIRTUAL_TEXT, DeployPanel
+
+    panel = DeployPanel(digits[2], digits[0], ports=[])
+    assert panel.port_picker in panel.where_row.children and panel.port_picker.placeholder == PORT_PLACEHOLDER
+    panel.board_picker.value = "virtual-cortex-m4"
+    assert panel.port_picker not in panel.where_row.children and panel.virtual_note in panel.where_row.children
+    assert VIRTUAL_TEXT in panel.virtual_note.value and VIRTUAL_TEXT in panel.status.value
+    assert "QEMU" in panel.buttons["flash"].tooltip and "USB" not in panel.buttons["flash"].tooltip
+    panel.board_picker.value = "nano33ble"
+    assert panel.port_picker in panel.where_row.children and panel.buttons["flash"].tooltip.endswith("over USB")
 
 
 def test_build_without_tools_says_what_to_install(digits, monkeypatch):
@@ -175,7 +192,7 @@ def test_compile_errors_in_the_glue_go_back_to_the_model(digits, broken_glue_pro
     assert "analogRead(A0)" in sketch and "undefined_sensor_read" not in sketch
     assert "glue repair: 1 round(s), build ok" in panel.log_view.value
     # Into the notebook (the shell of an earlier test in this process), else the `app` dict to paste.
-    assert ("--- the repaired deploy cell: Inserted below" in panel.log_view.value
+    assert ("--- the repaired deploy cell: The generated code" in panel.log_view.value
             or '"app-loop": r"""\nint reading = analogRead(A0);\n"""' in panel.log_view.value)
 
 

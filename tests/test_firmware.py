@@ -682,7 +682,7 @@ def test_a_model_too_big_for_the_ram_is_refused_with_the_numbers(models: dict[st
     with pytest.raises(ConfigError) as error:
         firmware.write_project(models["cnn"], board=board, out_dir=tmp_path / "ram")
     message = str(error.value)
-    assert f"RAM: {arena:,} B tensor arena (measured + margin) + 529 B serial line + ~64 KiB" in message
+    assert f"RAM: {arena:,} B TFLite Micro tensor arena (measured + margin) + 529 B serial line + ~64 KiB" in message
     assert "or pick a board with more RAM" in message and "flash:" not in message
 
 

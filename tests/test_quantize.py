@@ -398,11 +398,14 @@ def test_compare_layer_errors_worst_first(digits_report: Any) -> None:
     assert digits_report.summary()["worst_layer"]["op"] == digits_report.worst_layer.op
 
 
-def test_compare_reads_well(digits_report: Any) -> None:
+def test_compare_reads_well(digits_report: Any, digits: Trained) -> None:
     import json
 
     text = repr(digits_report)
-    assert "Accuracy" in text and "Worst tensor" in text
+    worst = digits_report.worst_layer
+    assert "Accuracy" in text and f"Worst layer: {worst.layer} ({worst.op}, TFLite {worst.tensor})" in text
+    assert worst.layer in [layer.name for layer in digits.model.layers]
+    assert digits_report.summary()["worst_layer"]["layer"] == worst.layer
     assert "<table" in digits_report._repr_html_() and "Agreement" in digits_report._repr_html_()
     json.dumps(digits_report.summary())
 

@@ -185,31 +185,72 @@ def test_a_real_model_runs_on_the_virtual_board_like_on_the_host(digits_model: t
     assert result.latency_us_median == pytest.approx(np.median(result.cycles) / 1000, abs=1)
 
 
+def widget_texts(widget) -> list[str]:
+    """Every string a widget tree holds in its state (values, placeholders, tooltips, options, titles)."""
+    import ipywidgets as widgets
+
+    found = []
+    for name in widget.keys:
+        value = getattr(widget, name, None)
+        if isinstance(value, str):
+            found.append(value)
+        elif isinstance(value, (list, tuple)):
+            found += [str(item) for item in value if not isinstance(item, widgets.Widget)]
+            found += [text for item in value if isinstance(item, widgets.Widget) for text in widget_texts(item)]
+    return found
+
+
 def test_the_deploy_panel_builds_flashes_and_checks_the_virtual_board(digits_model: tuple[bytes, np.ndarray],
                                                                       tmp_path: Path) -> None:
+    """The panel over write_project's virtual-board project reads as an emulated board, start to end: no port to
+    pick, the image's flash and RAM against the board's budget, the firmware's own status lines in Monitor, and an
+    emulated latency given as one figure."""
     pytest.importorskip("ipywidgets")
-    from jupyter_tinyml.firmware.c_target import generate_c
-    from jupyter_tinyml.widgets.deploy_panel import DeployPanel
+    from jupyter_tinyml.boards import find_board
+    from jupyter_tinyml.firmware import write_project
+    from jupyter_tinyml.widgets.deploy_panel import VIRTUAL_TEXT, DeployPanel
 
     tflite, x_test = digits_model
-    project = tmp_path / "digits_c"
-    project.mkdir()
-    for name, text in generate_c(tflite, name="digits").files.items():
-        (project / name).write_text(text)
-    # A str: DeployPanel reads a project's .root, which a Path has too ("/").
-    panel = DeployPanel(str(project), tflite, board="virtual", samples=x_test, check_samples=10, ports=[], repair=None)
+    project = write_project(tflite, board="virtual", out_dir=tmp_path, labels=[str(i) for i in range(10)])
+    assert project.target == "c"
+    panel = DeployPanel(project, tflite, samples=x_test, check_samples=10, repair=None)  # the system's own ports
+    board = find_board("virtual")
     try:
+        shown = "\n".join(widget_texts(panel))
+        assert VIRTUAL_TEXT in shown and "/dev/tty" not in shown and "serial ports found" not in shown
+        assert panel.port_picker not in panel.where_row.children
+        assert "over USB" not in shown and "arduino-cli" not in shown
+        assert panel.monitor(seconds=0.1) is None and "not running — Build, then Flash starts it in QEMU" in \
+            panel.status.value
+
         built = panel.build()
         assert built is not None and built.ok and built.artifacts["elf"].is_file(), panel.log_view.value
+        budget = (f"flash {built.flash_bytes:,} of {board.flash_bytes:,} B "
+                  f"({built.flash_bytes / board.flash_bytes:.1%}), "
+                  f"RAM {built.ram_bytes:,} of {board.ram_bytes:,} B ({built.ram_bytes / board.ram_bytes:.1%})")
+        assert f"--- image: {budget}" in panel.log_view.value and budget in panel.status.value
+        assert built.flash_bytes > project.flash_bytes and built.ram_bytes > project.arena_bytes
+
         uploaded = panel.flash()
         assert uploaded is not None and uploaded.method == "qemu" and panel.port == uploaded.port
         assert uploaded.port.startswith("/dev/pts/")
+        lines = panel.monitor(seconds=1.0)
+        assert lines is not None and lines[0].startswith("TINYML READY v1 model=tinyml_model in=64 out=10 ")
+        assert any(line.startswith("TINYML INFO model=tinyml_model") for line in lines), panel.log_view.value
+        assert "lines from the firmware (the emulated board)" in panel.status.value
+
         checked = panel.check()
         assert checked is not None and checked.agreement == 1.0 and checked.n == 10, panel.log_view.value
-        assert checked.ok and checked.tolerance_steps == 1  # a C-target folder: the strict tolerance
+        assert checked.ok and checked.tolerance_steps == 1 and checked.emulated  # a C-target project: strict
+        assert checked.latency_us_min == checked.latency_us_max  # virtual time: the same on every sample
+        assert f"{checked.latency_us_max / 1000:.3f} ms emulated" in panel.status.value
+        assert "Latency (emulated)" in panel.result.value and "on every sample" in panel.result.value
+        latency = panel.result.value.split("Latency (emulated)")[1]
+        assert "mean " not in latency and "median" not in latency and "max " not in latency
+        assert "/dev/tty" not in "\n".join(widget_texts(panel))
     finally:
-        for board in qemu.running():
-            board.stop()
+        for running in qemu.running():
+            running.stop()
 
 
 def test_no_qemu_outlives_its_board(fixture_build: toolchain.VirtualBuild) -> None:

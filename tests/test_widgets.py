@@ -142,17 +142,20 @@ def all_children(widget: widgets.Widget) -> list[widgets.Widget]:
     return found
 
 
-def test_report_from_a_classification_result_is_made_of_real_widgets(digits):
+def test_report_from_a_classification_result_is_made_of_real_widgets(digits, inspection):
     report = QuantizationReport(digits)
     assert isinstance(report, widgets.VBox)
     children = all_children(report)
     assert children and all(isinstance(child, widgets.Widget) for child in children)
-    headline, tabs = report.children
+    headline, tabs, notes = report.children
     assert isinstance(headline, widgets.HTML) and isinstance(tabs, widgets.Tab)
+    assert isinstance(notes, widgets.Accordion)
     assert tabs.titles == ("Confusion matrices", "Per class", "Per-layer error", "Board")
     assert "97.5%" in headline.value and "97.2%" in headline.value and "99.2%" in headline.value
     assert "−0.3 points" in headline.value and "3.3× smaller" in headline.value
-    assert "No board chosen" in report._budget.value
+    # The Board tab sits under its own dropdown: it points there, not at a `board=` argument.
+    assert "No board chosen: pick one in the Board menu above" in report._budget.value
+    assert "pass <code>board=" not in report._budget.value and "pass <code>board=" in report_html(digits, inspection)
 
 
 def test_mimebundle_carries_the_widget_view_static_html_and_text(digits, inspection):
@@ -191,7 +194,7 @@ def test_text_report_names_what_changed_and_the_worst_layers(digits):
     assert "  mistakes int8 adds (true->predicted): 3->8, 8->1" in text
     assert "  mistakes int8 avoids (true->predicted): 5->9" in text
     assert "  per class  largest drops: 8 -3.3 points, 3 -2.9 points" in text
-    assert "0.92  conv2d_1 (CONV_2D)" in text and "... 1 more" in text
+    assert "0.92  conv2d_1 (CONV_2D, TFLite conv2d_1)" in text and "... 1 more" in text
 
 
 def test_per_class_table_puts_the_largest_drop_first(digits):
@@ -204,7 +207,7 @@ def test_per_class_table_puts_the_largest_drop_first(digits):
 
 def test_layer_chart_shows_worst_first_with_the_ideal_marked(digits):
     chart = QuantizationReport(digits)._layers.value
-    names = [row.split("white-space:nowrap\">")[1].split("<")[0] for row in chart.split("<tr ")[1:]]
+    names = [row.split("white-space:nowrap\"><b>")[1].split("<")[0] for row in chart.split("<tr ")[1:]]
     assert names == ["conv2d_1", "dense", "conv2d", "max_pooling2d", "dense_1", "StatefulPartitionedCall:0"]
     assert 'title="ideal rounding error 0.29"' in chart and "1 step" in chart
 
@@ -221,12 +224,18 @@ def test_a_class_without_test_samples_shows_a_dash_and_goes_last(digits):
 def test_notes_say_how_the_figures_were_obtained(digits, inspection):
     noted = replace(digits, notes=["labels: one-hot y_test, argmax taken",
                                    "per-tensor errors: a copy re-quantized on 200 samples of x_train, measured on 100 test samples"])
-    report = QuantizationReport(noted)
+    report = QuantizationReport(noted, inspection, board="nano33ble")
     accordion = report.children[-1]
     assert isinstance(accordion, widgets.Accordion) and accordion.titles == ("How these figures were obtained",)
-    assert "re-quantized on 200 samples of x_train" in report._notes.value
-    assert "re-quantized on 200 samples" in report_html(noted) and "  note: labels: one-hot y_test" in report_text(noted)
-    assert not isinstance(QuantizationReport(digits).children[-1], widgets.Accordion)
+    shown = Tree.of(report._notes.value).words()
+    # It says how, not its own title again: runtimes and kernels, sample counts, the arena's measurement and margin.
+    assert "How these figures were obtained" not in shown
+    assert "LiteRT (TensorFlow Lite's Python interpreter, its optimized CPU kernels) on the same 360 test" in shown
+    assert "Per-tensor errors: a copy re-quantized on 200 samples of x_train" in shown
+    assert ("TFLite Micro tensor arena: 9,812 B measured by running the model with TFLite Micro's reference kernels "
+            "(its Python runtime) on this computer, + a 1,964 B margin") in shown
+    assert "re-quantized on 200 samples" in report_html(noted)
+    assert "    - Labels: one-hot y_test, argmax taken" in report_text(noted)
 
 
 def test_an_unmeasured_arena_says_why(digits, inspection):

@@ -87,6 +87,35 @@ class OnDeviceCheck:
     board: str = ""
     cycles: list[int] | None = None
     tolerance_steps: int = TOLERANCE_STEPS
+    # The board is emulated (QEMU): its us= is virtual time, one emulated instruction per ns, so the same model takes
+    # the same time on every sample and every host — one figure, not a spread, and not a real chip's time.
+    emulated: bool = False
+
+    def latency_text(self) -> str:
+        """The latency in a few words: 'median 1.23 ms' on a board, '1.23 ms emulated' on the virtual board (one
+        figure when every sample took the same virtual time)."""
+        if self.emulated and self.latency_us_min == self.latency_us_max:
+            return f"{self.latency_us_max / 1000:.3f} ms emulated"
+        median = f"median {self.latency_us_median / 1000:.2f} ms"
+        return f"{median} emulated" if self.emulated else median
+
+    def _latency_row(self) -> tuple[str, str]:
+        if not self.emulated:
+            return ("Latency on the board", f"mean {self.latency_us_mean / 1000:.3f} ms, "
+                                            f"median {self.latency_us_median / 1000:.3f} ms, "
+                                            f"max {self.latency_us_max / 1000:.3f} ms")
+        counted = ""
+        if self.cycles:
+            low, high = min(self.cycles), max(self.cycles)
+            counted = f"{low:,} emulated instructions" if low == high else f"{low:,}–{high:,} emulated instructions"
+            counted = f" ({counted})"
+        if self.latency_us_min == self.latency_us_max:
+            figure = f"{self.latency_us_max / 1000:.3f} ms on every sample{counted}"
+        else:
+            figure = (f"median {self.latency_us_median / 1000:.3f} ms, {self.latency_us_min / 1000:.3f}–"
+                      f"{self.latency_us_max / 1000:.3f} ms{counted}")
+        return ("Latency (emulated)", f"{figure} — QEMU virtual time, 1 ns per instruction, not a real Cortex-M4's "
+                                      "time (that depends on its clock, memory and pipeline)")
 
     @property
     def ok(self) -> bool:
@@ -127,6 +156,7 @@ class OnDeviceCheck:
             "port": self.port,
             "model": self.model,
             "board": self.board,
+            "emulated": self.emulated,
         }
 
     def _rows(self) -> list[tuple[str, str]]:
@@ -141,9 +171,7 @@ class OnDeviceCheck:
             ("Largest output difference", f"{_steps(self.max_abs_diff)} (mean {self.mean_abs_diff:.3f}; tolerance "
                                           f"{_steps(self.tolerance_steps)})"
                                           + ("" if self.max_abs_diff <= self.tolerance_steps else " — EXCEEDED")),
-            ("Latency on the board", f"mean {self.latency_us_mean / 1000:.3f} ms, "
-                                     f"median {self.latency_us_median / 1000:.3f} ms, "
-                                     f"max {self.latency_us_max / 1000:.3f} ms"),
+            self._latency_row(),
         ]
         return rows
 
@@ -279,6 +307,7 @@ def check_device(device: Device, tflite: Any, samples: Any, *, progress: Progres
         board=device.board_name,
         cycles=cycles if len(cycles) == n else None,
         tolerance_steps=int(tolerance_steps),
+        emulated=getattr(getattr(device, "board", None), "upload", "") == "qemu",
     )
 
 

@@ -76,7 +76,8 @@ class QuantizationComparison:
             "quantized_bytes": self.quantized_bytes,
             "worst_layer": None
             if worst is None
-            else {"tensor": worst.tensor, "op": worst.op, "rmse_over_scale": worst.rmse_over_scale},
+            else {"tensor": worst.tensor, "layer": worst.layer, "op": worst.op,
+                  "rmse_over_scale": worst.rmse_over_scale},
         }
 
     def _headline(self) -> list[tuple[str, str]]:
@@ -95,7 +96,9 @@ class QuantizationComparison:
         rows.append(("Size", size))
         worst = self.worst_layer
         if worst is not None:
-            rows.append(("Worst tensor", f"{worst.op} {worst.tensor}: RMSE {worst.rmse_over_scale:.2f} steps"))
+            where = (f"{worst.layer} ({worst.op}, TFLite {worst.tensor})" if worst.layer
+                     else f"{worst.op} {worst.tensor}")
+            rows.append(("Worst layer", f"{where}: RMSE {worst.rmse_over_scale:.2f} steps"))
         return rows
 
     def __repr__(self) -> str:
@@ -184,7 +187,8 @@ def _add_layer_errors(result: QuantizationComparison, model: Any, x: np.ndarray,
         result.notes.append("per-tensor errors unavailable: the QuantizationDebugger failed")
     else:
         source = "x_test" if representative_data is None else "representative_data"
-        result.notes.append(f"per-tensor errors: a copy re-quantized on {len(calibration)} samples of {source}, "
+        result.notes.append(f"per-layer error: TensorFlow's QuantizationDebugger compared every int8 tensor with its "
+                            f"float counterpart in a copy re-quantized on {len(calibration)} samples of {source}, "
                             f"measured on {len(debug)} test samples")
 
 

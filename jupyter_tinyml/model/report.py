@@ -37,6 +37,10 @@ NUMBERS = "font-variant-numeric:tabular-nums"
 # JupyterLab centres tables and fixes their layout in rendered HTML; these undo that.
 TABLE = "border-collapse:collapse;margin:0;table-layout:auto;border:none"
 
+# What the report's arena is, named wherever it is shown: the portable C target's "static memory plan" is another
+# figure (no interpreter, buffers planned at compile time), and the DeployPanel names that one.
+ARENA_NAME = "TFLite Micro tensor arena"
+
 SECTIONS = ("headline", "confusion", "per_class", "layers", "board", "notes")
 
 
@@ -53,6 +57,8 @@ class LayerFigures(Protocol):
     def scale(self) -> float: ...
     @property
     def num_elements(self) -> int: ...
+    @property
+    def layer(self) -> str: ...  # the Keras layer's name ("" when not known)
 
 
 class Comparison(Protocol):
@@ -155,6 +161,25 @@ def layer_colour(steps: float) -> str:
     return GREEN if steps < 0.5 else AMBER if steps < LOST_STEPS else RED
 
 
+def costs_agreement(result: Comparison) -> bool:
+    """Whether quantization changed any prediction: a classifier's agreement below 100% (a regression model has no
+    agreement, so its error always counts)."""
+    return result.task != "classification" or result.agreement is None or result.agreement < 1.0
+
+
+def worst_layer_colour(result: Comparison, steps: float) -> str:
+    """The headline's worst-layer badge, coloured by what the error costs: green when no prediction changed (a
+    large error that flips nothing is a note, not an alarm), else by its size in steps."""
+    return layer_colour(steps) if costs_agreement(result) else GREEN
+
+
+def worst_layer_title(result: Comparison, steps: float) -> str:
+    if not costs_agreement(result):
+        return (f"{steps:.2f} steps of rounding error, and no prediction changed: int8 and float agree on every test "
+                "sample")
+    return "RMSE in quantization steps — green: below 0.5, amber: below 1, red: 1 step or more"
+
+
 def share_colour(share: float) -> str:
     """A budget bar: red over the budget, amber when tight, else green."""
     return RED if share > 1 else AMBER if share > TIGHT_SHARE else GREEN
@@ -174,6 +199,12 @@ def size_ratio_text(float_bytes: int, quantized_bytes: int, times: str = "×") -
 def quantized_label(result: Comparison) -> str:
     """What the quantized model is called in headers: its mode ("int8", "float16", ...)."""
     return result.quantization if result.quantization and result.quantization != "none" else "converted"
+
+
+def layer_name(error: LayerFigures) -> str:
+    """The name a student knows the layer by: the Keras layer (as model.summary() prints it) when the comparison
+    found it, else the layer part of the TFLite tensor's name."""
+    return getattr(error, "layer", "") or short_tensor_name(error.tensor)
 
 
 def short_tensor_name(name: str) -> str:
@@ -281,13 +312,14 @@ def op_labels(inspection: ModelInspection) -> list[tuple[str, bool]]:
     return labels + [(name, True) for name in unsupported if name not in listed]
 
 
-def worst_layers_sentence(layer_errors: Sequence[LayerFigures]) -> str:
-    """One plain sentence naming the worst layers and what their numbers mean."""
+def worst_layers_sentence(layer_errors: Sequence[LayerFigures], result: Comparison | None = None) -> str:
+    """One plain sentence naming the worst layers and what their numbers mean (and, given the comparison, whether
+    the error changed any prediction)."""
     if not layer_errors:
         return ""
     worst = layer_errors[0]
     named = [error for error in layer_errors[:3] if error.rmse_over_scale >= 0.5] or [worst]
-    listed = ", ".join(f"{short_tensor_name(error.tensor)} ({error.op}) {error.rmse_over_scale:.2f} steps"
+    listed = ", ".join(f"{layer_name(error)} ({error.op}) {error.rmse_over_scale:.2f} steps"
                        for error in named)
     if worst.rmse_over_scale < 0.5:
         return (f"Worst: {listed} — every layer is close to the ideal rounding error ({IDEAL_STEPS:.2f} steps); "
@@ -295,6 +327,8 @@ def worst_layers_sentence(layer_errors: Sequence[LayerFigures]) -> str:
     sentence = (f"Worst: {listed} — values around 1 step or more lose information; "
                 f"{IDEAL_STEPS:.2f} is the ideal rounding error.")
     if worst.rmse_over_scale >= LOST_STEPS:
+        if result is not None and not costs_agreement(result):
+            return sentence + " It changed no prediction here (agreement 100%)."
         sentence += (" Large errors usually come from values outside the calibrated range or error carried from "
                      "earlier layers: calibrate with more representative samples (a few hundred, every class).")
     return sentence
@@ -359,7 +393,7 @@ def budget_rows(result: Comparison, inspection: ModelInspection | None, board: B
     else:
         detail = "tensor arena not measured: pass inspect(tflite_model) to see it"
     needed = None if arena is None else budget.ram_needed
-    ram = BudgetRow("RAM", needed, budget.ram_available, "tensor arena", arena,
+    ram = BudgetRow("RAM", needed, budget.ram_available, ARENA_NAME, arena,
                     0 if needed is None or arena is None else needed - arena, detail)
     return [flash, ram]
 
@@ -377,6 +411,31 @@ def budget_verdict(rows: Sequence[BudgetRow], board: Board) -> tuple[str, str]:
     if tight:
         return AMBER, f"fits {board.name}, tight on {' and '.join(tight)}"
     return GREEN, f"fits {board.name}"
+
+
+# ---------------------------------------------------------------------------------------------- how obtained
+
+def how_obtained(result: Comparison, inspection: ModelInspection | None = None, board: Board | None = None
+                 ) -> list[str]:
+    """How each figure was obtained, one sentence each: which runtime and kernels computed it, on how many samples,
+    and the arena's measurement and margin."""
+    label = quantized_label(result)
+    what = "Accuracy and agreement" if result.task == "classification" else "MAE and RMSE"
+    lines = [f"{what}: the float model run by Keras and the {label} .tflite by LiteRT (TensorFlow Lite's Python "
+             f"interpreter, its optimized CPU kernels) on the same {result.n_samples} test samples"]
+    lines += [note[:1].upper() + note[1:] for note in result.notes]
+    if inspection is not None and inspection.arena_measured_bytes is not None:
+        margin = inspection.arena_margin_bytes or 0
+        scratch = inspection.kernel_scratch_bytes
+        lines.append(
+            f"{ARENA_NAME}: {inspection.arena_measured_bytes:,} B measured by running the model with TFLite Micro's "
+            f"reference kernels (its Python runtime) on this computer, + a {margin:,} B margin ({margin - scratch:,} B "
+            "for a board library a little older or newer than the host's and for alignment"
+            + (f", {scratch:,} B for the scratch of the board's optimized CMSIS-NN kernels" if scratch else "") + ")")
+    if board is not None:
+        lines.append(f"Firmware beside the model on the {board.name}: an estimate for its family (the TFLite Micro "
+                     "library, the Arduino core, stack and serial protocol); the model's own parts are exact")
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------- HTML
@@ -397,23 +456,26 @@ def _templates() -> jinja2.Environment:
         per_class_rows=per_class_rows, typical_class_size=typical_class_size,
         confusion_cell_style=confusion_cell_style, unsupported_ops_of=unsupported_ops_of, op_labels=op_labels,
         worst_layers_sentence=worst_layers_sentence, budget_rows=budget_rows, budget_verdict=budget_verdict,
+        worst_layer_colour=worst_layer_colour, worst_layer_title=worst_layer_title, layer_name=layer_name,
+        how_obtained=how_obtained, ARENA_NAME=ARENA_NAME,
         isnan=math.isnan, min=min, max=max, round=round)
     return environment
 
 
 def _render(template: str, result: Comparison, inspection: ModelInspection | None, board: Board | None,
-            **values: Any) -> str:
+            *, with_picker: bool = False, **values: Any) -> str:
     rows = budget_rows(result, inspection, board) if board is not None else []
     return _templates().get_template(template).render(
-        result=result, inspection=inspection, board=board, budget=rows, **values)
+        result=result, inspection=inspection, board=board, budget=rows, with_picker=with_picker, **values)
 
 
 def section_html(section: str, result: Comparison, inspection: ModelInspection | None = None,
-                 board: Board | None = None) -> str:
-    """One section of the report (one of SECTIONS) in the report's outer element: what a widget tab shows."""
+                 board: Board | None = None, *, with_picker: bool = False) -> str:
+    """One section of the report (one of SECTIONS) in the report's outer element: what a widget tab shows.
+    with_picker: the section sits under the widget's board dropdown, so it points there instead of at `board=`."""
     if section not in SECTIONS:
         raise ValueError(f"Unknown report section {section!r}: use one of {', '.join(SECTIONS)}")
-    return _render("root.html.j2", result, inspection, board, section=f"{section}.html.j2")
+    return _render("root.html.j2", result, inspection, board, section=f"{section}.html.j2", with_picker=with_picker)
 
 
 def report_html(result: Comparison, inspection: ModelInspection | None = None, board: Board | None = None) -> str:
@@ -477,10 +539,11 @@ def report_text(result: Comparison, inspection: ModelInspection | None = None, b
     if result.layer_errors:
         lines.append(f"  layer error (RMSE in quantization steps; ideal {IDEAL_STEPS:.2f}, around 1 or more loses information):")
         for error in result.layer_errors[:5]:
-            lines.append(f"    {error.rmse_over_scale:5.2f}  {short_tensor_name(error.tensor)} ({error.op})")
+            lines.append(f"    {error.rmse_over_scale:5.2f}  {layer_name(error)} ({error.op}, TFLite "
+                         f"{short_tensor_name(error.tensor)})")
         if len(result.layer_errors) > 5:
             lines.append(f"    ... {len(result.layer_errors) - 5} more")
-        lines.append("  " + worst_layers_sentence(result.layer_errors))
+        lines.append("  " + worst_layers_sentence(result.layer_errors, result))
     else:
         lines.append("  layer error: not measured")
 
@@ -491,7 +554,8 @@ def report_text(result: Comparison, inspection: ModelInspection | None = None, b
     unsupported = unsupported_ops_of(inspection)
     if unsupported:
         lines.append(f"  NOT SUPPORTED by TFLite Micro: {', '.join(unsupported)} (the firmware cannot run this model)")
-    lines += [f"  note: {text}" for text in result.notes]
+    lines.append("  how these figures were obtained:")
+    lines += [f"    - {text}" for text in how_obtained(result, inspection, board)]
     return "\n".join(lines)
 
 

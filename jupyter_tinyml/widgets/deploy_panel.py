@@ -17,14 +17,46 @@ from typing import Any, Callable, Iterable
 import ipywidgets as widgets
 
 from ..boards import Board, as_board, catalogue, detect_boards
-from ..errors import TinyMLError
+from ..errors import TinyMLError, VirtualBoardNotRunningError
 from ..hardware.build import build as build_project
 from ..hardware.device_check import tolerance_for
 from ..hardware.flash import upload
 from ..hardware.reporter import Reporter
 from ..hardware.serial_link import connect
+from ..hardware.virtual import qemu
+from ..model.inspection import inspect as inspect_model
+from ..model.report import ARENA_NAME
 
 LOG_LINES = 400  # the log keeps the last lines only: a build prints thousands
+VIRTUAL_TEXT = "emulated Cortex-M4 (QEMU), no hardware needed"
+PORT_PLACEHOLDER = "/dev/ttyACM0"
+STATUS_WAIT_S = 5.0  # how long Monitor waits for the virtual board's INFO answer (emulated, on a busy host)
+# Button tooltips per kind of board: a USB board, and the virtual one (compiled for and started in QEMU).
+TOOLTIPS = {
+    "usb": {"build": "Compile the project (arduino-cli, else PlatformIO)", "flash": "Upload the firmware over USB",
+            "check": "Send test samples over serial and compare with the host TFLite model",
+            "monitor": "Show what the board prints for 10 s"},
+    "virtual": {"build": "Compile the firmware for the emulated Cortex-M4 (arm-none-eabi-gcc)",
+                "flash": "Start the emulated board (QEMU) with the firmware",
+                "check": "Send test samples to the emulated board and compare with the host TFLite model",
+                "monitor": "Show the firmware's status lines (its READY line from boot, then INFO) and what it prints "
+                           "for 10 s"},
+}
+
+
+def is_virtual(board: Board) -> bool:
+    """The emulated board: it has no USB port to pick and nothing to plug in."""
+    return board.upload == "qemu"
+
+
+def size_line(built: Any, board: Board) -> str:
+    """'flash 16,056 of 4,194,304 B (0.4%), RAM 21,024 of 4,194,304 B (0.5%)': what the image takes of the board's
+    budget, for builds that measured their image (the virtual board's); "" for others (arduino-cli prints its own)."""
+    flash, ram = getattr(built, "flash_bytes", 0), getattr(built, "ram_bytes", 0)
+    if not flash:
+        return ""
+    return (f"flash {flash:,} of {board.flash_bytes:,} B ({flash / board.flash_bytes:.1%}), "
+            f"RAM {ram:,} of {board.ram_bytes:,} B ({ram / board.ram_bytes:.1%})")
 
 
 def notebook_magics() -> Any:
@@ -71,17 +103,13 @@ class DeployPanel(widgets.VBox):
         chosen = as_board(board or getattr(project, "board", None) or catalogue()[0])
 
         self.board_picker = widgets.Dropdown(description="Board", layout=widgets.Layout(width="60%"))
-        self.port_picker = widgets.Combobox(description="Port", placeholder="/dev/ttyACM0", value=port or "",
+        self.port_picker = widgets.Combobox(description="Port", placeholder=PORT_PLACEHOLDER, value=port or "",
                                             ensure_option=False, layout=widgets.Layout(width="40%"))
+        self.virtual_note = widgets.HTML(f"<i>{html.escape(VIRTUAL_TEXT)}</i>")
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh", tooltip="Look for boards again")
         self.buttons = {
-            name: widgets.Button(description=name.capitalize(), icon=icon, tooltip=tip)
-            for name, icon, tip in (
-                ("build", "wrench", "Compile the project (arduino-cli, else PlatformIO)"),
-                ("flash", "upload", "Upload the firmware over USB"),
-                ("check", "check", "Send test samples over serial and compare with the host TFLite model"),
-                ("monitor", "terminal", "Show what the board prints for 10 s"),
-            )
+            name: widgets.Button(description=name.capitalize(), icon=icon)
+            for name, icon in (("build", "wrench"), ("flash", "upload"), ("check", "check"), ("monitor", "terminal"))
         }
         self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="60%"))
         self.status = widgets.HTML()
@@ -93,9 +121,12 @@ class DeployPanel(widgets.VBox):
         self.board_picker.observe(self._board_changed, names="value")
         for name, button in self.buttons.items():
             button.on_click(lambda _, action=getattr(self, name): self._in_background(action))
+        self.header = widgets.HTML(self._project_html())
+        self.where_row = widgets.HBox([self.board_picker, self.port_picker, self.refresh_button])
+        self._show_kind_of_board()
         super().__init__([
-            widgets.HTML(self._project_html()),
-            widgets.HBox([self.board_picker, self.port_picker, self.refresh_button]),
+            self.header,
+            self.where_row,
             widgets.HBox(list(self.buttons.values())),
             widgets.HBox([self.progress, self.status]),
             self.log_view,
@@ -112,7 +143,8 @@ class DeployPanel(widgets.VBox):
         return self.port_picker.value.strip() or None
 
     def refresh(self, select: Board | None = None) -> list[Any]:
-        """Detect attached boards: detected ones first in the picker, then the rest of the catalogue."""
+        """Detect attached boards: detected ones first in the picker, then the rest of the catalogue. The virtual
+        board needs no port: the panel says so instead of counting serial ports."""
         detected = detect_boards(self._ports)
         known = [entry for entry in detected if entry.board is not None]
         first = [entry.board for entry in known]
@@ -124,8 +156,11 @@ class DeployPanel(widgets.VBox):
         wanted = select or (first[0] if first else None)
         if wanted is not None:
             self.board_picker.value = wanted.id
-        if not self.port_picker.value and known:
+        if not self.port_picker.value and known and not is_virtual(self.board):
             self.port_picker.value = known[0].port
+        if is_virtual(self.board):
+            self._say(f"{self.board.name}: {VIRTUAL_TEXT} — Build, then Flash starts it")
+            return detected
         self._say(f"{len(detected)} serial port{'s' if len(detected) != 1 else ''} found, "
                   f"{len(known)} known board{'s' if len(known) != 1 else ''}")
         return detected
@@ -143,7 +178,10 @@ class DeployPanel(widgets.VBox):
         if result is not None:
             self.build_result = result
             if result.ok:
-                self._done(f"Built in {result.seconds:.0f} s with {result.tool}")
+                sizes = size_line(result, self.board)
+                if sizes:
+                    self._log_line(f"--- image: {sizes}")
+                self._done(f"Built in {result.seconds:.0f} s with {result.tool}" + (f": {sizes}" if sizes else ""))
             else:
                 self._fail(f"Build failed: {len(result.errors)} error(s). {result.hint}")
         return result
@@ -196,7 +234,8 @@ class DeployPanel(widgets.VBox):
     def _keep_in_notebook(self, outcome: Any) -> None:
         """The repaired glue as the canonical deploy cell below, so re-running the notebook keeps it; where no
         notebook is reachable, the `app` dict to paste into the deploy cell."""
-        from ..notebook.cells import Provenance, writer_for
+        from ..notebook.cells import Provenance
+        from ..notebook.writers import writer_for
         from ..stages.deploy import app_literal
 
         magics = notebook_magics()
@@ -236,7 +275,7 @@ class DeployPanel(widgets.VBox):
         self._start("Checking on the board")
 
         def run() -> Any:
-            with connect(self.board, self.port, ports=self._ports, on_text=self._log_line) as link:
+            with connect(self.board, self._link_port(), ports=self._ports, on_text=self._log_line) as link:
                 return link.check(self.tflite, samples, progress=self._progress, limit=limit or self.check_samples,
                                   tolerance_steps=tolerance_steps)
 
@@ -247,22 +286,44 @@ class DeployPanel(widgets.VBox):
             (self._done if result.ok else self._fail)(
                 f"On-device check {'passed' if result.ok else 'FAILED'}: agreement {result.agreement:.1%}, largest "
                 f"output difference {result.max_abs_diff} step{'' if result.max_abs_diff == 1 else 's'} (tolerance "
-                f"{result.tolerance_steps}), median "
-                f"{result.latency_us_median / 1000:.2f} ms" + ("" if result.ok else f" — {result.verdict()}"))
+                f"{result.tolerance_steps}), {result.latency_text()}"
+                + ("" if result.ok else f" — {result.verdict()}"))
         return result
 
     def monitor(self, seconds: float = 10.0) -> list[str] | None:
-        """Show what the board prints for `seconds` (its own lines, as a serial monitor would)."""
-        self._start(f"Monitoring {self.port or self.board.name} for {seconds:g} s")
+        """Show what the board prints for `seconds` (its own lines, as a serial monitor would). The virtual board's
+        firmware prints its READY line once, at boot, and then only answers: the monitor shows that boot line and
+        asks INFO, so its status lines are there to read."""
+        virtual = is_virtual(self.board)
+        self._start(f"Monitoring {self.board.name if virtual else self.port or self.board.name} for {seconds:g} s")
 
         def run() -> list[str]:
-            with connect(self.board, self.port, ports=self._ports, wait_ready=False) as link:
-                return link.monitor(seconds=seconds, on_line=self._log_line)
+            port = self._link_port()
+            with connect(self.board, port, ports=self._ports, wait_ready=False) as link:
+                shown: list[str] = []
+                if virtual:
+                    booted = qemu.boot_line(port)
+                    if booted:
+                        self._log_line(f"{booted}    (printed at boot)")
+                        shown.append(booted)
+                    link.write_line("INFO")  # its answer is the firmware's status: wait for it, however short `seconds`
+                    shown += link.monitor(lines=1, seconds=max(seconds, STATUS_WAIT_S), on_line=self._log_line)
+                return shown + link.monitor(seconds=seconds, on_line=self._log_line)
 
         lines = self._attempt(run)
         if lines is not None:
-            self._done(f"{len(lines)} line{'s' if len(lines) != 1 else ''} received")
+            self._done(f"{len(lines)} line{'s' if len(lines) != 1 else ''} from the firmware"
+                       + (" (the emulated board)" if virtual else ""))
         return lines
+
+    def _link_port(self) -> str | None:
+        """The port to talk to: the one picked, or on the virtual board the one QEMU runs (after Flash)."""
+        if self.port or not is_virtual(self.board):
+            return self.port
+        port = qemu.running_port()
+        if port is None:
+            raise VirtualBoardNotRunningError(self.board.name)
+        return port
 
     # ---- plumbing ----------------------------------------------------------------------------------------
     def _in_background(self, action: Callable[[], Any]) -> None:
@@ -295,6 +356,24 @@ class DeployPanel(widgets.VBox):
 
     def _board_changed(self, change: dict[str, Any]) -> None:
         self.build_result = None  # a build is for one board
+        if hasattr(self, "where_row"):
+            self._show_kind_of_board()
+            if is_virtual(self.board):
+                self._say(f"{self.board.name}: {VIRTUAL_TEXT} — Build, then Flash starts it")
+            else:
+                self._say(f"{self.board.name}: plug it in and pick its port (Refresh looks for boards again)")
+
+    def _show_kind_of_board(self) -> None:
+        """A USB board gets the port picker; the virtual board a line saying it needs no hardware (no port list, no
+        placeholder port). Tooltips say what each button does for that kind of board."""
+        virtual = is_virtual(self.board)
+        self.port_picker.placeholder = "" if virtual else PORT_PLACEHOLDER
+        if virtual and self.port_picker.value.startswith("/dev/tty"):
+            self.port_picker.value = ""
+        self.where_row.children = ([self.board_picker, self.virtual_note] if virtual
+                                   else [self.board_picker, self.port_picker, self.refresh_button])
+        for name, button in self.buttons.items():
+            button.tooltip = TOOLTIPS["virtual" if virtual else "usb"][name]
 
     def _start(self, what: str) -> None:
         self.progress.value, self.progress.bar_style = 0.0, "info"
@@ -334,5 +413,32 @@ class DeployPanel(widgets.VBox):
         if budget is None:
             return f"{header} — ops: {html.escape(ops)}"
         verdict = str(budget).splitlines()[0]
+        arena = self._arena_text()
         return (f"{header} — ops: {html.escape(ops)}<br>{html.escape(verdict)}: {html.escape(budget.flash_text())}; "
-                f"{html.escape(budget.ram_text())}")
+                f"{html.escape(budget.ram_text())}" + (f"<br>{html.escape(arena)}" if arena else ""))
+
+    def _arena_text(self) -> str:
+        """The project's arena by its name, one line: TFLite Micro's tensor arena (the QuantizationReport's figure),
+        or the C target's static memory plan, then why the report shows another figure for the same model."""
+        project = self.project
+        arena = getattr(project, "arena_bytes", None)
+        if arena is None:
+            return ""
+        if getattr(project, "target", "tflm") != "c":
+            return f"Arena: {arena:,} B {ARENA_NAME} (measured + margin), the figure the QuantizationReport shows."
+        text = f"Arena: {arena:,} B C target static memory plan (exact)."
+        tflm = self._tflm_arena()
+        if tflm is not None:
+            text += (f" The QuantizationReport's {tflm:,} B is the {ARENA_NAME} for the same model: the TFLite Micro "
+                     "sketch's interpreter, its tensor structures and a margin; the C target has no interpreter and "
+                     "plans its buffers when it is generated.")
+        return text
+
+    def _tflm_arena(self) -> int | None:
+        """The TFLite Micro arena of the panel's model (inspect caches the measurement), None when unknown."""
+        if self.tflite is None:
+            return None
+        try:
+            return inspect_model(self.tflite).arena_bytes
+        except TinyMLError:
+            return None

@@ -78,7 +78,7 @@ class QuantizationReport(widgets.VBox):
         result, inspection, board = self.result, self.inspection, self.board
 
         def section(name: str) -> str:
-            return report.section_html(name, result, inspection, board)
+            return report.section_html(name, result, inspection, board, with_picker=name == "board")
 
         self._headline.value = section("headline")
         self._layers.value = section("layers")
@@ -95,7 +95,7 @@ class QuantizationReport(widgets.VBox):
         self._tabs.children = [page for _, page in pages]
         self._tabs.titles = tuple(title for title, _ in pages)
         self._notes.value = section("notes")
-        self.children = [self._headline, self._tabs] + ([self._notes_box] if result.notes else [])
+        self.children = [self._headline, self._tabs, self._notes_box]
 
     def _show_board_in_picker(self, board: Board | None) -> None:
         # Setting options or value fires the picker's observer; it must not write the board back.

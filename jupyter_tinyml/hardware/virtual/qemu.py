@@ -125,6 +125,19 @@ def running() -> list[VirtualBoard]:
     return [board for board in _RUNNING if board.running]
 
 
+def boot_line(port: str | None = None) -> str:
+    """The line the firmware printed when the running virtual board on `port` (or the only one running) booted:
+    its READY (or ERROR) line, which QEMU shows only to a program listening at boot (flash() is). "" if none."""
+    boards = [board for board in running() if port is None or board.port == port]
+    return boards[0].ready_line if len(boards) == 1 else ""
+
+
+def running_port() -> str | None:
+    """The pseudo-terminal of the one virtual board this process runs, None when none (or several) runs."""
+    boards = running()
+    return boards[0].port if len(boards) == 1 else None
+
+
 def _elf_of(image: Any) -> Path:
     if isinstance(image, BuildResult):
         if not image.ok:
