@@ -70,8 +70,9 @@ def collect(client: Any, msg_id: str, timeout: float = REPLY_TIMEOUT_S) -> list[
 
 
 def execute(client: Any, code: str, cell_id: str | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Run a cell as JupyterLab does: the execute request's metadata names the cell."""
-    content = {"code": code, "silent": False, "store_history": True, "user_expressions": {}, "allow_stdin": False}
+    """Run a cell as JupyterLab does: the execute request's metadata names the cell, and stdin is allowed (a
+    person is there; the kernel takes `allow_stdin: false` for a headless runner such as nbclient)."""
+    content = {"code": code, "silent": False, "store_history": True, "user_expressions": {}, "allow_stdin": True}
     message = client.session.msg("execute_request", content, metadata={"cellId": cell_id} if cell_id else {})
     client.shell_channel.send(message)
     iopub = collect(client, message["header"]["msg_id"])

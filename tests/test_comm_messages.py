@@ -14,7 +14,8 @@ import jsonschema
 import pytest
 from jsonschema import Draft202012Validator
 
-from jupyter_tinyml.notebook.cells import GeneratedCell, Provenance, insert_message
+from jupyter_tinyml.notebook.cells import GeneratedCell, Provenance
+from jupyter_tinyml.notebook.writers import insert_message
 from lab_frontend import (
     comm_messages,
     execute,
@@ -48,7 +49,7 @@ def test_the_schema_is_a_valid_json_schema_shipped_in_the_package():
     schema = messages_schema()  # read through importlib.resources: it is package data
     Draft202012Validator.check_schema(schema)
     assert ops("kernelMessage") == {"open", "insert", "status", "error"}
-    assert ops("frontendMessage") == {"hello", "regenerate", "accept", "discard"}
+    assert ops("frontendMessage") == {"hello", "regenerate", "accept", "discard", "ran_unreviewed"}
 
 
 def test_the_extensions_messages_are_valid():
@@ -85,8 +86,13 @@ def test_every_message_the_kernel_sends_is_valid(kernel, chat_server):
         regenerate["note"]
     ]
     sent += regenerated
-    for op in ("accept", "discard"):  # the mark lives in the notebook: the kernel answers nothing
+    for op in ("accept", "discard", "ran_unreviewed"):  # the mark lives in the notebook: the kernel answers nothing
         assert comm_messages(send_comm(kernel, comm_id, fixtures[op])) == []
+    send_comm(kernel, comm_id, fixtures["accept"])  # the same cells again count once
+    # ...but the kernel counts them, for %tinyml status
+    _, iopub = execute(kernel, "%tinyml status")
+    printed = "".join(m["content"].get("text", "") for m in iopub if m["msg_type"] == "stream")
+    assert "reviews: 2 accepted, 1 discarded, 1 ran unreviewed" in printed.splitlines()
     _, iopub = execute(kernel, "%tinyml config board=nano33ble")
     sent += comm_messages(iopub)
     # a cell this kernel never ran, whose provenance names no stage: the kernel answers with an error
@@ -122,6 +128,9 @@ def test_the_checker_refuses_an_unknown_or_missing_field():
     regenerate = frontend_fixtures()["regenerate"]
     assert refused({key: value for key, value in regenerate.items() if key != "stage"}, FRONTEND)
     assert refused({**regenerate, "cells": ["x"]}, FRONTEND)
+    accept = frontend_fixtures()["accept"]
+    assert refused({**accept, "cell_ids": []}, FRONTEND)
+    assert refused({"op": "discard", "cells": ["x"], "source_cell": None}, FRONTEND)  # the old shape
     assert refused(regenerate)  # a frontend message is not a kernel message
     with pytest.raises(jsonschema.ValidationError, match="Additional properties|is not valid"):
         KERNEL.validate({**insert, "cell": "magic-cell-1"})

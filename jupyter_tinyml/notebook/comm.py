@@ -7,9 +7,10 @@ link is *closed* and cells go through set_next_input. Until either happens the l
 writer then sends both ways (cells.CommWriter), because a "Run All" queues the next magic before the
 frontend's hello can be read, and a headless runner such as nbclient never answers at all.
 
-Messages from the frontend (``hello``, ``regenerate``, ``accept``, ``discard``) arrive between cell
-executions, or, where the frontend sends comm messages over a kernel subshell (JupyterLab 4.6 with
-ipykernel 7), on that subshell's thread while a cell may be running.
+Messages from the frontend (``hello``, ``regenerate``, and the review decisions ``accept``, ``discard``,
+``ran_unreviewed``, each naming ``cell_ids`` and their ``source_cell``) arrive between cell executions, or,
+where the frontend sends comm messages over a kernel subshell (JupyterLab 4.6 with ipykernel 7), on that
+subshell's thread while a cell may be running.
 """
 from __future__ import annotations
 

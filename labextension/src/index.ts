@@ -1,6 +1,8 @@
 /**
- * jupyter-tinyml for JupyterLab: generated cells arrive below the magic with a review bar, and a status
- * item shows the model and the board. Each notebook gets a TinyMLNotebook (notebook.ts).
+ * jupyter-tinyml for JupyterLab and Notebook 7: generated cells arrive below the magic with a review bar
+ * per generation, and (where the application has a status bar: JupyterLab, not Notebook 7) a status item
+ * shows the model, the board and the cells still to review. Each notebook gets a TinyMLNotebook
+ * (notebook.ts).
  */
 import {
   JupyterFrontEnd,
@@ -28,18 +30,22 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const item = new StatusItem();
     const showCurrent = () => {
       const current = tracker.currentWidget;
+      const notebook = current ? notebooks.get(current) : undefined;
       item.setStatus(
-        current ? (notebooks.get(current)?.link.status ?? null) : null
+        notebook?.link.status ?? null,
+        notebook?.bars.toReview ?? 0
       );
     };
     tracker.widgetAdded.connect((_, panel) => {
       const notebook = new TinyMLNotebook(panel);
       notebooks.set(panel, notebook);
-      notebook.link.statusChanged.connect(() => {
+      const showIfCurrent = () => {
         if (tracker.currentWidget === panel) {
           showCurrent();
         }
-      });
+      };
+      notebook.link.statusChanged.connect(showIfCurrent);
+      notebook.bars.changed.connect(showIfCurrent);
     });
     tracker.currentChanged.connect(showCurrent);
     statusBar?.registerStatusItem('jupyter-tinyml:status', {

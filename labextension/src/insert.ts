@@ -4,7 +4,7 @@
 import { MarkdownCell } from '@jupyterlab/cells';
 import { NotebookPanel } from '@jupyterlab/notebook';
 
-import { fallbackCopies, ICellInfo, planInsert } from './placement';
+import { fallbackCopies, ICellInfo, IPlacement, planInsert } from './placement';
 import { generatedMetadata } from './provenance';
 import { IInsertMessage } from './protocol';
 
@@ -24,14 +24,17 @@ export function cellInfos(panel: NotebookPanel): ICellInfo[] {
   }));
 }
 
-/** Insert the message's cells below the magic's cell, replacing that magic's unreviewed cells. */
+/**
+ * Insert the message's cells below the magic's cell (after its accepted cells), replacing that magic's
+ * unreviewed cells; returns where they went, or null when the notebook has no model.
+ */
 export function applyInsert(
   panel: NotebookPanel,
   message: IInsertMessage
-): void {
+): IPlacement | null {
   const model = panel.content.model;
   if (!model) {
-    return;
+    return null;
   }
   const shared = model.sharedModel;
   const sourceCell = message.source_cell ?? message.after;
@@ -55,6 +58,7 @@ export function applyInsert(
         widget.rendered = true;
       }
     });
+  return plan;
 }
 
 /**

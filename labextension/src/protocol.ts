@@ -20,13 +20,19 @@ export const TAG = 'tinyml-generated';
 
 export type CellType = 'code' | 'markdown';
 
+/**
+ * A generated cell's review state: it arrives unreviewed; running it before anyone accepted it makes it
+ * ran-unreviewed (still to review, and marked so); Accept makes it accepted.
+ */
+export type ReviewStatus = 'unreviewed' | 'ran-unreviewed' | 'accepted';
+
 /** The provenance a generated cell arrives with (cells.Provenance on the kernel side). */
 export type GeneratedProvenance = {
   stage: string;
   model: string;
   request: string;
   checks: string[];
-  status: 'unreviewed' | 'accepted';
+  status: ReviewStatus;
   created: string;
   source_cell: string;
   /** The reviewer's note sent with Regenerate; absent when there was none. */
@@ -100,20 +106,34 @@ export interface IRegenerateMessage {
   request: string;
 }
 
-/** Frontend -> kernel: the reviewer accepted these cells. */
-export interface IAcceptMessage {
-  op: 'accept';
-  cells: string[];
+/**
+ * Frontend -> kernel: a review event on cells of one generation. `accept`: the reviewer accepted them (the
+ * mark lives in their metadata); `discard`: the reviewer deleted them; `ran_unreviewed`: they were run
+ * before anyone accepted them. `source_cell` is the magic's cell id they came from (null when unknown).
+ */
+export interface IReviewMessage<Op extends ReviewOp = ReviewOp> {
+  op: Op;
+  cell_ids: string[];
+  source_cell: string | null;
 }
 
-/** Frontend -> kernel: the reviewer deleted these cells. */
-export interface IDiscardMessage {
-  op: 'discard';
-  cells: string[];
-}
+export type ReviewOp = 'accept' | 'discard' | 'ran_unreviewed';
 
 export type FrontendMessage =
-  IHelloMessage | IRegenerateMessage | IAcceptMessage | IDiscardMessage;
+  | IHelloMessage
+  | IRegenerateMessage
+  | IReviewMessage<'accept'>
+  | IReviewMessage<'discard'>
+  | IReviewMessage<'ran_unreviewed'>;
+
+/** One review message; the builders below name the op. */
+function review<Op extends ReviewOp>(
+  op: Op,
+  cellIds: string[],
+  sourceCell: string | null
+): IReviewMessage<Op> {
+  return { op, cell_ids: cellIds, source_cell: sourceCell };
+}
 
 /**
  * The builders of every frontend message, one per op: `satisfies` makes the compiler refuse a
@@ -132,14 +152,12 @@ export const frontendMessages = {
     stage: origin.stage,
     request: origin.request
   }),
-  accept: (cellIds: string[]): IAcceptMessage => ({
-    op: 'accept',
-    cells: cellIds
-  }),
-  discard: (cellIds: string[]): IDiscardMessage => ({
-    op: 'discard',
-    cells: cellIds
-  })
+  accept: (cellIds: string[], sourceCell: string | null) =>
+    review('accept', cellIds, sourceCell),
+  discard: (cellIds: string[], sourceCell: string | null) =>
+    review('discard', cellIds, sourceCell),
+  ran_unreviewed: (cellIds: string[], sourceCell: string | null) =>
+    review('ran_unreviewed', cellIds, sourceCell)
 } satisfies {
   [Op in FrontendMessage['op']]: (
     ...args: never[]

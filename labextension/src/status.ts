@@ -1,5 +1,6 @@
 /**
- * The status bar item: which model writes the code (or "offline recipes") and for which board.
+ * The status bar item: which model writes the code (or "offline recipes"), for which board, and how many
+ * cells of the current notebook are still to review.
  */
 import { Widget } from '@lumino/widgets';
 
@@ -13,11 +14,11 @@ export class StatusItem extends Widget {
     this.addClass('jp-tinyml-StatusItem');
     this.node.title =
       'jupyter-tinyml: change with %tinyml config model=... board=...';
-    this.setStatus(null);
+    this.setStatus(null, 0);
   }
 
-  setStatus(status: IStatusMessage | null): void {
-    this.node.textContent = status ? statusText(status) : '';
+  setStatus(status: IStatusMessage | null, toReview: number): void {
+    this.node.textContent = status ? statusText(status, toReview) : '';
     this.setHidden(status === null);
   }
 }

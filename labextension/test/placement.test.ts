@@ -12,7 +12,7 @@ import {
 function generated(
   id: string,
   sourceCell: string,
-  status: 'unreviewed' | 'accepted'
+  status: 'unreviewed' | 'ran-unreviewed' | 'accepted'
 ): ICellInfo {
   return {
     id,
@@ -41,21 +41,62 @@ describe('planInsert', () => {
     const cells = [plain('a'), plain('magic'), plain('b')];
     assert.deepEqual(planInsert(cells, 'magic', 'magic'), {
       remove: [],
-      index: 2
+      index: 2,
+      afterAccepted: 0
     });
   });
 
-  it("replaces the magic's unreviewed cells in place, keeping accepted ones", () => {
+  it('puts a rerun after the accepted cells of the same magic, never above them', () => {
     const cells = [
       plain('magic'),
+      generated('g1', 'magic', 'accepted'),
+      generated('g2', 'magic', 'accepted'),
+      plain('mine')
+    ];
+    assert.deepEqual(planInsert(cells, 'magic', 'magic'), {
+      remove: [],
+      index: 3,
+      afterAccepted: 2
+    });
+  });
+
+  it('replaces cells that ran unreviewed, as unreviewed ones', () => {
+    const cells = [
+      plain('magic'),
+      generated('g1', 'magic', 'ran-unreviewed'),
+      generated('g2', 'magic', 'unreviewed')
+    ];
+    assert.deepEqual(replaceable(cells, 'magic'), [1, 2]);
+  });
+
+  it("replaces the magic's unreviewed cells, putting the new ones after its accepted ones", () => {
+    const cells = [
+      plain('magic'),
+      generated('g0', 'magic', 'unreviewed'),
       generated('g1', 'magic', 'accepted'),
       generated('g2', 'magic', 'unreviewed'),
       generated('g3', 'magic', 'unreviewed'),
       plain('after')
     ];
+    // After removing 1, 3, 4 the notebook is magic, g1, after: the new cells go between g1 and after.
     assert.deepEqual(planInsert(cells, 'magic', 'magic'), {
-      remove: [2, 3],
-      index: 2
+      remove: [1, 3, 4],
+      index: 2,
+      afterAccepted: 1
+    });
+  });
+
+  it('replaces unreviewed cells in place when the magic has no accepted cells', () => {
+    const cells = [
+      plain('magic'),
+      generated('g1', 'magic', 'unreviewed'),
+      generated('g2', 'magic', 'unreviewed'),
+      plain('after')
+    ];
+    assert.deepEqual(planInsert(cells, 'magic', 'magic'), {
+      remove: [1, 2],
+      index: 1,
+      afterAccepted: 0
     });
   });
 
@@ -66,16 +107,25 @@ describe('planInsert', () => {
       plain('m2'),
       generated('g2', 'm2', 'unreviewed')
     ];
-    assert.deepEqual(planInsert(cells, 'm2', 'm2'), { remove: [3], index: 3 });
+    assert.deepEqual(planInsert(cells, 'm2', 'm2'), {
+      remove: [3],
+      index: 3,
+      afterAccepted: 0
+    });
     assert.deepEqual(replaceable(cells, 'm1'), [1]);
   });
 
   it('goes to the end when the magic cell is unknown or gone', () => {
     const cells = [plain('a'), plain('b')];
-    assert.deepEqual(planInsert(cells, null, null), { remove: [], index: 2 });
+    assert.deepEqual(planInsert(cells, null, null), {
+      remove: [],
+      index: 2,
+      afterAccepted: 0
+    });
     assert.deepEqual(planInsert(cells, 'deleted', 'deleted'), {
       remove: [],
-      index: 2
+      index: 2,
+      afterAccepted: 0
     });
   });
 
@@ -87,7 +137,8 @@ describe('planInsert', () => {
     ];
     assert.deepEqual(planInsert(cells, 'gone', 'gone'), {
       remove: [1],
-      index: 1
+      index: 1,
+      afterAccepted: 0
     });
   });
 });

@@ -143,8 +143,12 @@ const built: { [Op in FrontendMessage['op']]: FrontendMessage } = {
     { stage: 'prep', request: 'scale samples to [0, 1]\n' },
     'divide by the max'
   ),
-  accept: frontendMessages.accept(['generated-cell-1']),
-  discard: frontendMessages.discard(['generated-cell-2'])
+  accept: frontendMessages.accept(
+    ['generated-cell-1', 'generated-cell-2'],
+    'magic-cell-1'
+  ),
+  discard: frontendMessages.discard(['generated-cell-3'], 'magic-cell-1'),
+  ran_unreviewed: frontendMessages.ran_unreviewed(['generated-cell-4'], null)
 };
 
 describe('the comm schema', () => {
@@ -219,6 +223,17 @@ describe('the checker', () => {
       }),
       false
     );
+  });
+
+  it('refuses a review message without cells, with the old `cells` field, or an unknown op', () => {
+    const accept = fixtures.frontend.accept;
+    assert.equal(frontendMessage({ ...accept, cell_ids: [] }), false);
+    assert.equal(
+      frontendMessage({ op: 'accept', cells: ['c'], source_cell: null }),
+      false
+    );
+    assert.equal(frontendMessage(without(accept, 'source_cell')), false);
+    assert.equal(frontendMessage({ ...accept, op: 'reject' }), false);
   });
 
   it('keeps the directions apart', () => {

@@ -2,12 +2,21 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { barLabel, checksLabel, statusText } from '../src/labels';
+import {
+  barLabel,
+  cellMark,
+  checksLabel,
+  placedAfterLabel,
+  statusText
+} from '../src/labels';
 import {
   accepted,
   generatedMetadata,
+  generationKey,
+  hasHeaderLine,
   isUnreviewed,
-  provenanceOf
+  provenanceOf,
+  ranUnreviewed
 } from '../src/provenance';
 import { parseKernelMessage } from '../src/protocol';
 
@@ -51,6 +60,45 @@ describe('provenance', () => {
     assert.equal(isUnreviewed({ jupyter_tinyml: provenance }), false);
   });
 
+  it('running an unreviewed cell marks it, still to review; an accepted one stays accepted', () => {
+    const provenance = provenanceOf(kernelMetadata)!;
+    const ran = ranUnreviewed(provenance);
+    assert.equal(ran.status, 'ran-unreviewed');
+    assert.equal(
+      provenanceOf({ jupyter_tinyml: ran })?.status,
+      'ran-unreviewed'
+    );
+    assert.ok(isUnreviewed({ jupyter_tinyml: ran }));
+    assert.equal(ranUnreviewed(accepted(provenance)).status, 'accepted');
+    assert.equal(accepted(ran).status, 'accepted');
+  });
+
+  it('groups cells by their magic, or by stage and time when they name none', () => {
+    const provenance = provenanceOf(kernelMetadata)!;
+    assert.equal(
+      generationKey({ ...provenance, source_cell: 'magic-1' }),
+      'cell:magic-1'
+    );
+    assert.equal(
+      generationKey({
+        ...provenance,
+        source_cell: '',
+        created: '2026-01-01T00:00:00+00:00'
+      }),
+      'made:prep@2026-01-01T00:00:00+00:00'
+    );
+  });
+
+  it('knows the header line of a one-cell fallback copy', () => {
+    assert.ok(
+      hasHeaderLine(
+        '# tinyml train · openai/x · UNREVIEWED: read before running\n# %%\nx = 1'
+      )
+    );
+    assert.equal(hasHeaderLine('x = 1\n# tinyml train · a'), false);
+    assert.equal(hasHeaderLine('# tinyml is great'), false);
+  });
+
   it('inserted cells are unreviewed, tagged once and name their magic', () => {
     const metadata = generatedMetadata(
       { jupyter_tinyml: { stage: 'train', status: 'accepted' }, tags: ['x'] },
@@ -66,11 +114,11 @@ describe('provenance', () => {
 });
 
 describe('labels', () => {
-  it('names stage, model and findings', () => {
+  it('names stage, model, cells to review and findings', () => {
     const provenance = provenanceOf(kernelMetadata)!;
     assert.equal(
-      barLabel(provenance),
-      'tinyml prep · openai/test-coder · unreviewed'
+      barLabel(provenance, 3),
+      'tinyml prep · openai/test-coder · 3 cells to review'
     );
     assert.equal(checksLabel(provenance), 'checks: 1 finding');
     assert.equal(
@@ -78,9 +126,13 @@ describe('labels', () => {
       'checks: none found'
     );
     assert.equal(
-      barLabel({ ...provenance, model: '' }),
-      'tinyml prep · offline recipe · unreviewed'
+      barLabel({ ...provenance, model: '' }, 1),
+      'tinyml prep · offline recipe · 1 cell to review'
     );
+    assert.equal(cellMark(provenance), 'unreviewed');
+    assert.equal(cellMark(ranUnreviewed(provenance)), 'ran unreviewed');
+    assert.equal(placedAfterLabel(1), 'inserted after your 1 accepted cell');
+    assert.equal(placedAfterLabel(2), 'inserted after your 2 accepted cells');
   });
 
   it('status item says offline recipes when no model is set', () => {
@@ -91,6 +143,10 @@ describe('labels', () => {
     assert.equal(
       statusText({ op: 'status', model: 'openai/x', board: 'nano33ble' }),
       'TinyML: openai/x · nano33ble'
+    );
+    assert.equal(
+      statusText({ op: 'status', model: 'openai/x', board: '' }, 2),
+      'TinyML: openai/x · no board · 2 to review'
     );
   });
 });

@@ -1,4 +1,5 @@
-"""A real JupyterLab on 127.0.0.1 and Debian's Chromium driven by Playwright, for the lab extension's tests.
+"""A real JupyterLab (or Notebook 7) on 127.0.0.1 and Debian's Chromium driven by Playwright, for the lab
+extension's tests. Every page records its console errors and uncaught exceptions: the tests fail on any.
 
 Nothing is downloaded: Playwright's wheel carries its driver, Chromium comes from apt (the Makefile installs
 it when root). Where Chromium cannot be had the tests skip and say why, except under CI=true, where a
@@ -63,12 +64,21 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+# The command line of each application: JupyterLab, and Notebook 7 (JupyterLab-based, same prebuilt extensions).
+APPS = {
+    "lab": ["jupyter-lab", "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+    "notebook": ["jupyter-notebook"],
+}
+
+
 @dataclass
 class LabServer:
-    """`jupyter lab` in its own config, settings and runtime dirs, serving `root`."""
+    """`jupyter lab` (or `jupyter notebook`, app="notebook") in its own config, settings and runtime dirs,
+    serving `root`."""
 
     root: Path
     env: dict[str, str]
+    app: str = "lab"
     port: int = field(default_factory=free_port)
     token: str = field(default_factory=lambda: secrets.token_hex(16))
     process: subprocess.Popen[bytes] | None = None
@@ -81,18 +91,18 @@ class LabServer:
         return f"{self.base_url}/{path.lstrip('/')}?token={self.token}"
 
     def start(self, timeout_s: float = 90) -> "LabServer":
-        log = open(self.root.parent / f"jupyterlab-{self.port}.log", "wb")  # noqa: SIM115 (lives with the server)
+        log = open(self.root.parent / f"jupyter-{self.app}-{self.port}.log", "wb")  # noqa: SIM115 (lives with the server)
+        executable, *app_options = APPS[self.app]
         self.process = subprocess.Popen(
             [
-                str(VENV_BIN / "jupyter-lab"),
+                str(VENV_BIN / executable),
+                *app_options,
                 "--no-browser",
                 f"--IdentityProvider.token={self.token}",
                 "--allow-root",  # CI runs as root; harmless otherwise
                 f"--port={self.port}",
                 "--ServerApp.ip=127.0.0.1",
-                f"--notebook-dir={self.root}",
-                "--LabApp.news_url=None",
-                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                f"--ServerApp.root_dir={self.root}",
             ],
             env=self.env,
             stdout=log,
@@ -101,14 +111,14 @@ class LabServer:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited with {self.process.returncode}; see {log.name}")
+                raise RuntimeError(f"jupyter {self.app} exited with {self.process.returncode}; see {log.name}")
             try:
                 with urllib.request.urlopen(self.url("api/status"), timeout=2) as response:
                     if response.status == 200:
                         return self
             except OSError:
                 time.sleep(0.3)
-        raise RuntimeError(f"jupyter lab did not answer within {timeout_s}s; see {log.name}")
+        raise RuntimeError(f"jupyter {self.app} did not answer within {timeout_s}s; see {log.name}")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -196,11 +206,24 @@ class Browser:
         return page
 
 
-class NotebookPage:
-    """A notebook open in JupyterLab, seen and used as a person would: cells, keys, buttons."""
+def watch_console(page: Any) -> list[str]:
+    """The page's console errors and uncaught exceptions, as they happen (a list the caller keeps)."""
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(f"console.error: {message.text}") if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(f"uncaught: {error}\n{error.stack}"))
+    return errors
 
-    def __init__(self, page: Any) -> None:
+
+class NotebookPage:
+    """A notebook open in JupyterLab (or Notebook 7), seen and used as a person would: cells, keys, buttons.
+
+    `console_errors` collects what the browser console reports as an error from the moment the page exists;
+    the tests assert it stays empty through the whole lifecycle."""
+
+    def __init__(self, page: Any, app: str = "lab") -> None:
         self.page = page
+        self.app = app
+        self.console_errors = watch_console(page)
 
     def open(self, url: str) -> "NotebookPage":
         self.page.goto(url)
@@ -210,7 +233,11 @@ class NotebookPage:
     def wait_ready(self) -> None:
         """Cells shown and the kernel connected and idle (keys pressed before that start a second kernel)."""
         self.page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for()
-        self.page.locator(".jp-StatusBar-TextItem", has_text="(ipykernel) | Idle").wait_for()
+        if self.app == "lab":
+            self.page.locator(".jp-StatusBar-TextItem", has_text="(ipykernel) | Idle").wait_for()
+        else:  # Notebook 7 has no status bar: its toolbar names the kernel once connected
+            self.page.locator(".jp-KernelName", has_text="Python 3").first.wait_for()
+            self.page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for()
 
     @property
     def cells(self) -> Any:
@@ -261,8 +288,8 @@ def wait_for(condition: Any, timeout_s: float = 30, interval_s: float = 0.2, mes
     raise AssertionError(f"timed out waiting for {message}; last value: {value!r}")
 
 
-def lab_fixture(root: Path, env: dict[str, str]) -> Iterator[LabServer]:
-    server = LabServer(root=root, env=env).start()
+def lab_fixture(root: Path, env: dict[str, str], app: str = "lab") -> Iterator[LabServer]:
+    server = LabServer(root=root, env=env, app=app).start()
     try:
         yield server
     finally:
