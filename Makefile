@@ -58,7 +58,7 @@ tflm-library: $(STAMP) arm-tools
 # One worker per core, a test file per worker (its module fixtures stay once per file): most of the suite waits on
 # kernels, JupyterLab, Chromium and QEMU, so two cores run it in about 60% of the serial time.
 test: $(STAMP) lint chromium arm-tools tflm-library
-	LITELLM_LOCAL_MODEL_COST_MAP=True $(PY) -m pytest -q -n auto --dist loadfile
+	LITELLM_LOCAL_MODEL_COST_MAP=True $(PY) -m pytest -q -n auto --dist loadfile --durations=15
 
 bench: $(STAMP)
 	for script in bench/bench_*.py; do $(PY) $$script || exit 1; done
