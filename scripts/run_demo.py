@@ -51,7 +51,6 @@ def main(notebook_path: Path = DIGITS, out: Path | None = None, extra_cells: Seq
     for variable in ("TINYML_MODEL", "TINYML_API_BASE"):  # the demo shows the offline default
         os.environ.pop(variable, None)
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     notebook = nbformat.read(notebook_path, as_version=4)
     notebook.cells.extend(nbformat.v4.new_code_cell(source) for source in extra_cells)
     client = NotebookClient(notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(out)}})

@@ -26,6 +26,7 @@ from jupyter_tinyml.stages.data_kinds import (
     detect,
     pick_label_column,
 )
+from quiet_output import quiet_breach
 from lifecycle_contract import CONTRACT, assert_int8_contract
 
 REPO = Path(__file__).resolve().parent.parent
@@ -288,15 +289,6 @@ def test_the_kernel_runs_this_venv(kernel):
 # What the generated cells must not leave under themselves: TensorFlow/absl C++ log lines and Python warnings.
 # (The QuantizationDebugger's own "INFO:tensorflow:Assets written" and "fully_quantize:" lines come from the
 # library's compare(), not from the recipe's code, and are not matched here.)
-NOISE_MARKS = ("I0000", "W0000", "E0000", "cpu_feature_guard", "absl::", "INFO:", "fully_quantize", "Warning:",
-               "warnings.warn")
-
-
-def quiet_breach(stderr: str) -> list[str]:
-    """The lines of a cell's stderr that are TensorFlow log noise or Python warnings."""
-    return [line for line in stderr.splitlines() if any(mark in line for mark in NOISE_MARKS)]
-
-
 def run_chain(kernel: Kernel, cwd: Path, setup: str, requests: dict[str, str]) -> tuple[dict, dict]:
     """Run setup, then for each stage: the recipe on capture(globals()) inside the kernel, then its code cells.
     Returns the contract values and the seconds each stage's cells took."""
