@@ -62,7 +62,7 @@ def c_microseconds(files: dict[str, str], sample: bytes) -> float:
         for name, text in files.items():
             (root / name).write_text(text)
         (root / "main.c").write_text(TIMING_MAIN % {"runs": RUNS})
-        sources = [str(root / name) for name in ("main.c", "model_c.c", "tinyml_kernels.c")]
+        sources = [str(root / "main.c")] + [str(root / name) for name in files if name.endswith(".c")]
         subprocess.run(["gcc", "-std=c99", "-O2", "-D_POSIX_C_SOURCE=199309L", f"-I{root}", *sources, "-lm",
                         "-o", str(root / "bench")], check=True)
         done = subprocess.run([str(root / "bench")], input=sample, capture_output=True, check=True)

@@ -73,8 +73,9 @@ def run_c(tflite: bytes, inputs: np.ndarray, workdir: Path) -> tuple[np.ndarray,
         (workdir / filename).write_text(text)
     (workdir / "main.c").write_text(TEST_MAIN)
     binary = workdir / "model_test"
-    subprocess.run(["gcc", *CFLAGS, "-o", str(binary), str(workdir / "main.c"), str(workdir / "model_c.c"),
-                    str(workdir / "tinyml_kernels.c"), "-lm"], check=True, capture_output=True, text=True)
+    sources = [str(workdir / name) for name in model.files if name.endswith(".c")]
+    subprocess.run(["gcc", *CFLAGS, "-o", str(binary), str(workdir / "main.c"), *sources, "-lm"], check=True,
+                   capture_output=True, text=True)
     done = subprocess.run([str(binary)], input=inputs.astype(np.int8).tobytes(), capture_output=True, check=True)
     return np.frombuffer(done.stdout, dtype=np.int8).reshape(len(inputs), -1), model
 
@@ -302,9 +303,10 @@ def test_cortex_m4_compile_is_warning_free(tmp_path):
               tf.keras.layers.AveragePooling2D(2), tf.keras.layers.GlobalAveragePooling2D(),
               tf.keras.layers.Dense(3, activation="softmax")]
     tflite = int8_tflite(keras(layers, (12, 12, 2)), np.random.default_rng(0).normal(size=(16, 12, 12, 2)))
-    for filename, text in generate_c(tflite).files.items():
+    files = generate_c(tflite).files
+    for filename, text in files.items():
         (tmp_path / filename).write_text(text)
-    for source in ("model_c.c", "tinyml_kernels.c"):
+    for source in (name for name in files if name.endswith(".c")):
         done = subprocess.run([compiler, "-std=c99", "-Wall", "-Wextra", "-Werror", "-mcpu=cortex-m4", "-mthumb",
                                "-O2", "-c", source, "-o", os.devnull], cwd=tmp_path, capture_output=True, text=True)
         assert done.returncode == 0 and not done.stderr, done.stderr

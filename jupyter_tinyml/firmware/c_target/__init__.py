@@ -15,14 +15,15 @@ from ...model.tflite import Graph, TFLite
 from .lowering import SUPPORTED_OPS, Lowered, lower
 from .memory_plan import Buffer
 
-__all__ = ["CModel", "SUPPORTED_OPS", "generate_c"]
+__all__ = ["CModel", "SUPPORTED_OPS", "generate_c", "kernel_files"]
 
 
 @dataclass
 class CModel:
     """The generated sources and what they cost.
 
-    files: filename -> text ("model_c.h", "model_c.c", "tinyml_kernels.h", "tinyml_kernels.c").
+    files: filename -> text: "model_c.h", "model_c.c" and every file of kernels/ (KERNEL_FILES); a build compiles
+    each ".c" among them.
     arena_bytes: the memory plan's total; activation_bytes: the sum of every planned buffer (no reuse).
     weights_bytes: all `static const` data (weights, biases, multipliers, shifts).
     ops: the operators in execution order; plan: tensor name -> (offset, size).
@@ -48,8 +49,12 @@ class CModel:
                 f"(activations {self.activation_bytes:,} without reuse), weights {self.weights_bytes:,} bytes)")
 
 
-def _kernel_file(filename: str) -> str:
-    return resources.files(__package__).joinpath("kernels", filename).read_text(encoding="utf-8")
+def kernel_files() -> dict[str, str]:
+    """The kernels' sources and headers, by file name: every file of kernels/, so a kernel split across files
+    needs no list kept in step elsewhere."""
+    folder = resources.files(__package__).joinpath("kernels")
+    return {entry.name: entry.read_text(encoding="utf-8") for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+            if entry.name.endswith((".c", ".h"))}
 
 
 def generate_c(tflite: TFLite | Graph, *, name: str = "model") -> CModel:
@@ -61,9 +66,7 @@ def generate_c(tflite: TFLite | Graph, *, name: str = "model") -> CModel:
     lowered: Lowered = lower(tflite, name)
     return CModel(
         name=name,
-        files={"model_c.h": lowered.header, "model_c.c": lowered.source,
-               "tinyml_kernels.h": _kernel_file("tinyml_kernels.h"),
-               "tinyml_kernels.c": _kernel_file("tinyml_kernels.c")},
+        files={"model_c.h": lowered.header, "model_c.c": lowered.source, **kernel_files()},
         arena_bytes=lowered.arena_bytes,
         activation_bytes=sum(b.size for b in lowered.buffers),
         weights_bytes=lowered.weights_bytes,

@@ -35,7 +35,6 @@ from . import tflm
 from .toolchain import (BOARD_ID, BUILD_WRITER, DEFAULT_STACK_BYTES, ICOUNT_SHIFT, INSTALL, LDFLAGS, VirtualBuild,
                         board_sources, measure, require_tools)
 
-MODEL_FILES = ("model_c.h", "model_c.c", "tinyml_kernels.h", "tinyml_kernels.c")
 # The Cortex-M4 with its single-precision FPU (QEMU's cortex-m4 has one); newlib-nano for memcpy and libm's expf.
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard",
           "-mfpu=fpv4-sp-d16", "-O2", "-ffunction-sections", "-fdata-sections"]
