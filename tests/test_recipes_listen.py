@@ -229,6 +229,10 @@ def run_stage(kernel: Kernel, stage: str, request: str) -> list[list[str]]:
     return cells
 
 
+def code_of_sources(cells: list[list[str]]) -> str:
+    return "\n".join(source for cell_type, source in cells if cell_type == "code")
+
+
 def start(kernel: Kernel, tmp_path, setup: str) -> None:
     kernel.run(f"%reset -f\nimport os\nos.chdir({str(tmp_path)!r})")
     kernel.run(textwrap.dedent(setup))
@@ -259,6 +263,22 @@ def test_a_regenerate_note_without_convolutions_in_a_kernel(kernel, tmp_path):
     assert not any("Conv" in name for name in layers) and layers.count("Dense") == 3
 
 
+def test_conv_count_dropout_and_validation_share_in_a_kernel(kernel, tmp_path):
+    start(kernel, tmp_path, IMAGES)
+    run_stage(kernel, "prep", "use the images and labels")
+    cells = run_stage(kernel, "train", "a CNN with 3 conv layers, dropout 0.25, validation 20%, 4 epochs")
+    result = kernel.result(
+        "import json, math\n"
+        "print('RESULT', json.dumps({'convs': sum(type(l).__name__ == 'Conv2D' for l in model.layers),\n"
+        "    'dropout': [l.rate for l in model.layers if type(l).__name__ == 'Dropout'],\n"
+        "    'steps': history.params['steps'], 'expected_steps': math.ceil(len(x_train) * 0.8 / 32),\n"
+        "    'planned': history.params['epochs']}))"
+    )
+    assert result["convs"] == 3 and result["dropout"] == [0.25] and result["planned"] == 4
+    assert result["steps"] == result["expected_steps"]  # 80% of the training split trains, 20% validates
+    assert "(asked)" in cells[0][1]
+
+
 def test_label_and_feature_columns_by_name_and_other_modes_in_a_kernel(kernel, tmp_path):
     start(kernel, tmp_path, COLOURS)
     run_stage(kernel, "prep", "label column colour, use columns r, g, b, keep 20% for testing")
@@ -267,8 +287,12 @@ def test_label_and_feature_columns_by_name_and_other_modes_in_a_kernel(kernel, t
                           "class_names, float(model.optimizer.learning_rate.numpy())]))")
     assert split[:3] == [[120, 3], [30, 3], ["blue", "green", "red"]]
     assert split[3] == pytest.approx(0.01)
+    units = kernel.result("import json; print('RESULT', json.dumps([l.units for l in model.layers if hasattr(l, 'units')]))")
+    assert units == [64, 64, 3]  # two hidden layers of 64 units, then one unit per class
     for mode, request in (("float16", "float16 for the virtual board"), ("dynamic", "dynamic-range quantization")):
-        run_stage(kernel, "convert", request)
+        code = code_of_sources(run_stage(kernel, "convert", request))
+        if "virtual board" in request:
+            assert 'board="virtual-cortex-m4"' in code  # the board named in the request, in the report
         result = kernel.result(
             "import json\nfrom jupyter_tinyml.model.compare import detect_quantization\n"
             "print('RESULT', json.dumps([detect_quantization(tflite_model), quantization.quantization, "
