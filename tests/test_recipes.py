@@ -1,5 +1,6 @@
 """Offline recipes: data kinds detected from real context summaries, and prep -> train -> convert executed
-cell by cell in a real kernel for images, a CSV table and time-series windows."""
+cell by cell in a real kernel for a CSV table (images and time-series windows run through the magics in the lifecycle
+notebooks: tests/test_demo.py, tests/test_notebooks.py)."""
 from __future__ import annotations
 
 import json
@@ -205,22 +206,6 @@ table.to_csv("data/wine.csv", index=False)
 del table  # the request names the file; nothing else is in the namespace
 """
 
-GESTURES = """
-import numpy as np
-rng = np.random.default_rng(0)
-t = np.linspace(0, 1, 64)
-
-def window(kind):
-    wave = np.sin(2 * np.pi * rng.uniform(2, 5) * t + rng.uniform(0, 2 * np.pi))
-    base = [wave, np.sign(wave), rng.normal(0, 0.7, t.size)][kind]
-    return np.stack([base, 0.5 * base, -0.8 * base], axis=1) + rng.normal(0, 0.2, (t.size, 3))
-
-gesture = np.repeat([0, 1, 2], 100)
-accel = np.stack([window(k) for k in gesture]).astype(np.float32)
-del window
-"""
-
-
 
 class Kernel:
     """A jupyter_client kernel running this venv's Python; `run` executes code as a notebook cell would."""
@@ -324,13 +309,3 @@ def test_csv_table_chain(kernel, tmp_path):
     assert result["feature_stats"] == ["float32", [15], "float32"]
     assert result["float"] >= 0.85
     assert (tmp_path / "out" / "wine.tflite").stat().st_size == result["tflite_bytes"]
-
-
-def test_sensor_windows_chain(kernel, tmp_path):
-    result, seconds = run_chain(kernel, tmp_path, GESTURES, {"prep": "classify the accelerometer gestures"})
-    print(f"\ngestures: float {result['float']:.3f}, int8 {result['int8']:.3f}, {result['tflite_bytes']} bytes, "
-          f"{result['epochs']} epochs, seconds {seconds}")
-    assert_int8_contract(result)
-    assert result["data_kind"] == "timeseries" and result["input_shape"] == [64, 3]
-    assert result["feature_stats"] == ["float32", [3], "float32"]
-    assert result["float"] >= 0.9
