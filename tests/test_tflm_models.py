@@ -120,9 +120,9 @@ def micro_reference(tflite: bytes, samples: np.ndarray) -> tuple[np.ndarray, np.
     return np.array(micro_outputs), np.array(host_outputs)
 
 
-# The digits CNN runs with both flavours in test_tflm_virtual.py, through write_project and the deploy panel; the
-# recipes' image and tabular models run on the virtual board in the lifecycle notebooks (test_demo, test_notebooks),
-# and bench/bench_targets.py runs every model with every target.
+# The digits CNN runs with both flavours in test_tflm_virtual.py, through write_project and the deploy panel. The
+# recipes' image and tabular models differ from these in no op TFLite Micro runs (they reach the virtual board
+# through the C target in the lifecycle notebooks); bench/bench_targets.py runs every model with every target.
 @pytest.mark.parametrize("name", ["kws", "conv1d", "recipe-timeseries"])
 def test_tflite_micro_on_the_virtual_board_computes_the_reference_scores(name: str, board_ready: None,
                                                                          models: dict[str, Any],
