@@ -13,6 +13,7 @@ from ...model.tflite import Operator, Tensor
 from . import fixed_point
 
 _PER_ROW = 16
+_C_TYPE_BYTES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "uint16_t": 2, "int32_t": 4, "uint32_t": 4}
 
 
 @dataclass
@@ -27,7 +28,7 @@ class Emitter:
         flat = [int(v) for v in np.asarray(values).reshape(-1)]
         rows = [", ".join(str(v) for v in flat[i:i + _PER_ROW]) for i in range(0, len(flat), _PER_ROW)]
         self.constants.append(f"static const {ctype} {name}[{len(flat)}] = {{\n  " + ",\n  ".join(rows) + "\n};")
-        self.weights_bytes += len(flat) * (1 if ctype == "int8_t" else 4)
+        self.weights_bytes += len(flat) * _C_TYPE_BYTES[ctype]
         return name
 
     def params(self, ctype: str, name: str, fields: dict[str, int | str]) -> str:
@@ -96,14 +97,17 @@ def hwc(shape: tuple[int, ...], what: str) -> tuple[int, int, int]:
 Lowerer = Callable[[OpContext], None]
 
 
+def per_channel_values(data: Tensor, filt: Tensor, out: Tensor, channels: int) -> tuple[list[int], list[int]]:
+    """conv.cc / depthwise_conv.cc: effective scale = double(in) * double(filter[c]) / double(out) per channel, as
+    (multipliers, shifts)."""
+    pairs = [fixed_point.quantize_multiplier(data.scale * (filt.scales[c] if len(filt.scales) > 1 else filt.scales[0])
+                                             / out.scale) for c in range(channels)]
+    return [m for m, _ in pairs], [s for _, s in pairs]
+
+
 def per_channel_multipliers(emit: Emitter, prefix: str, data: Tensor, filt: Tensor, out: Tensor, channels: int) -> None:
-    """conv.cc / depthwise_conv.cc: effective scale = double(in) * double(filter[c]) / double(out) per channel."""
-    multipliers, shifts = [], []
-    for c in range(channels):
-        filter_scale = filt.scales[c] if len(filt.scales) > 1 else filt.scales[0]
-        m, s = fixed_point.quantize_multiplier(data.scale * filter_scale / out.scale)
-        multipliers.append(m)
-        shifts.append(s)
+    """The per-channel multipliers and shifts as the `<prefix>_multiplier` and `<prefix>_shift` arrays."""
+    multipliers, shifts = per_channel_values(data, filt, out, channels)
     emit.array("int32_t", f"{prefix}_multiplier", multipliers)
     emit.array("int32_t", f"{prefix}_shift", shifts)
 

@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 #include "tinyml_conv_params.h"
+#include "tinyml_depthwise_dm1.h" /* depth multiplier 1: the fast kernel and its inline 3x3 run */
 
 /* filter [1][filter_h][filter_w][out_c], out_c = in_c * depth_multiplier. */
 void tinyml_depthwise_conv_2d(const tinyml_conv_params *p, const int8_t *input, const int8_t *filter,
