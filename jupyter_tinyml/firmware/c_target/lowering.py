@@ -43,6 +43,35 @@ class Lowered:
     output_zero_point: int
 
 
+def layer_name(tensor_name: str) -> str | None:
+    """The Keras layer that made a tensor, from the scope in its TFLite name: "sequential/conv1d/Relu;..." ->
+    "conv1d"; None for a name without a layer scope ("StatefulPartitionedCall_1:0", the model's output). Keras 3
+    traces the model inside a scope that TF makes unique by appending "_1" to every level ("sequential_1/conv1d_1/"
+    for the layer conv1d): when the model's level has it, the layer's loses it."""
+    parts = tensor_name.split(";")[0].split("/")
+    if len(parts) < 3:
+        return None
+    model, layer = parts[0], parts[1]
+    return layer[:-2] if model.endswith("_1") and layer.endswith("_1") else layer
+
+
+def layer_of(operator: Operator, tensors: Sequence[Tensor]) -> str:
+    """Which layer an operator comes from, for a message: "layer 'conv1d'", from its output's name or else its
+    constants' (the converter names the model's output tensor after the call, not the layer)."""
+    candidates = [operator.outputs[0]] if operator.outputs else []
+    candidates += [t for t in operator.inputs if t >= 0 and tensors[t].data is not None]
+    for t in candidates:
+        name = layer_name(tensors[t].name)
+        if name:
+            return f"layer {name!r}"
+    return "the layer that makes the model's output"
+
+
+def _layers(op_name: str, operators: Sequence[Operator], tensors: Sequence[Tensor]) -> str:
+    """Where the operators `op_name` come from, in model order: "layer 'a'" or "layer 'a', layer 'b'"."""
+    return ", ".join(dict.fromkeys(layer_of(o, tensors) for o in operators if o.name == op_name))
+
+
 def _check_wiring(operator: Operator, position: int, tensors: Sequence[Tensor], first: dict[int, int],
                   graph_in: int) -> None:
     """Refuse an operator a damaged file wired wrongly: no output, an activation read before any operator writes
@@ -75,9 +104,15 @@ def lower(tflite: TFLite | Graph, name: str = "model") -> Lowered:
     if unsupported:
         note = (" (DEQUANTIZE only appears in models with float input or output: convert with int8 input and "
                 "output)" if "DEQUANTIZE" in unsupported else "")
-        raise QuantizationError(f"the C target has no kernel for {', '.join(unsupported)}{note} — it supports "
-                                f"{', '.join(SUPPORTED_OPS)}; replace the layers that make "
-                                f"{'it' if len(unsupported) == 1 else 'them'} or use the Arduino target")
+        if {"SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND"} & set(unsupported):
+            note += (" (the converter wraps a dilated convolution in SPACE_TO_BATCH_ND/BATCH_TO_SPACE_ND when the "
+                     "batch size is free: build the model with keras.Input(..., batch_size=1), and the C target runs "
+                     "it as one dilated CONV_2D)")
+        where = ", ".join(f"{n} ({_layers(n, operators, tensors)})" for n in unsupported)
+        raise QuantizationError(f"the C target has no kernel for {where}{note} — replace "
+                                f"{'that layer' if len(unsupported) == 1 else 'those layers'}, or use "
+                                f"target='tflm' (or 'auto', which falls back to TFLite Micro); the C target "
+                                f"supports {', '.join(SUPPORTED_OPS)}")
     if not operators:
         raise QuantizationError("the model has no operators, so there is nothing to run — convert the model again")
     if len(graph.input_indices) != 1 or len(graph.output_indices) != 1:
@@ -128,6 +163,12 @@ def lower(tflite: TFLite | Graph, name: str = "model") -> Lowered:
                 inputs=[tensors[t] if t >= 0 else None for t in operator.inputs], output=tensors[out],
                 input_pointers=[pointer(t) if activation(t) else "0" for t in operator.inputs],
                 output_pointer=pointer(out)))
+        except QuantizationError as error:
+            # Name the layer the user wrote, not only the op the converter made of it.
+            text = str(error)
+            head = f"{operator.name} in {layer_of(operator, tensors)}"
+            raise QuantizationError(head + text[len(operator.name):] if text.startswith(operator.name)
+                                    else f"{head}: {text}") from None
         except (ArithmeticError, IndexError, KeyError, TypeError, ValueError) as error:
             # The checks above and in tflite.read catch the damage seen so far; one that slips past them (a shape
             # that contradicts its op) is still the file's fault, not a reason for a traceback.
