@@ -70,14 +70,13 @@ def conv1d_recipe_int8() -> bytes:
 # ------------------------------------------------------------------------------------------- target choice
 
 
-def test_auto_on_the_virtual_board_takes_tflite_micro_for_the_conv1d_recipe(conv1d_recipe_int8: bytes,
+def test_auto_on_the_virtual_board_takes_the_c_target_for_the_conv1d_recipe(conv1d_recipe_int8: bytes,
                                                                            tmp_path: Path) -> None:
+    """The time-series recipe's GlobalAveragePooling1D (MEAN over one axis of N×T×C) is the C target's now."""
     project = write_project(conv1d_recipe_int8, VIRTUAL, tmp_path / "fw")
-    assert isinstance(project, Project) and project.target == "tflm"
-    assert project.target_reason.startswith(f"{VIRTUAL}: TFLite Micro — the C target does not cover MEAN (over axes")
-    assert "\n" not in project.target_reason
-    assert "MEAN" in project.ops and project.sketch.is_file()
-    assert f"  target:     {project.target_reason}" in str(project)
+    assert isinstance(project, CProject) and project.target == "c"
+    assert project.target_reason.startswith(f"{VIRTUAL}: portable C target — covers all")
+    assert "MEAN" in project.ops and (project.root / "model_c.c").is_file()
 
 
 def test_auto_on_the_virtual_board_takes_the_c_target_when_it_covers_every_op(digits_int8: bytes,
@@ -203,5 +202,5 @@ def test_an_op_the_installed_library_cannot_register_is_refused(conv1d_recipe_in
     (old / "src" / RESOLVER_HEADER).write_text(real.replace("TfLiteStatus AddMean(", "TfLiteStatus Mean_("))
     with pytest.raises(QuantizationError, match=r"^Chirale_TensorFLowLite 1\.0\.0 \(in .*\) has no kernel for MEAN, "
                                                 r"which the model uses — replace those layers, or install a newer"):
-        write_project(conv1d_recipe_int8, VIRTUAL, tmp_path / "fw")
+        write_project(conv1d_recipe_int8, VIRTUAL, tmp_path / "fw", target="tflm")
     assert not (tmp_path / "fw" / "tinyml_model").exists()

@@ -241,12 +241,15 @@ def test_the_deploy_panel_builds_flashes_and_checks_the_virtual_board(digits_mod
 
         checked = panel.check()
         assert checked is not None and checked.agreement == 1.0 and checked.n == 10, panel.log_view.value
-        assert checked.ok and checked.tolerance_steps == 1 and checked.emulated  # a C-target project: strict
-        assert checked.latency_us_min == checked.latency_us_max  # virtual time: the same on every sample
-        assert f"{checked.latency_us_max / 1000:.3f} ms emulated" in panel.status.value
-        assert "Latency (emulated)" in panel.result.value and "on every sample" in panel.result.value
+        assert checked.ok and checked.tolerance_steps == 0 and checked.emulated  # a C-target project: exact
+        # Virtual time: the instruction count, which data-dependent branches (clamps, table lookups) move by a few
+        # percent between samples; one figure when it does not move, else the median and the range.
+        assert checked.latency_us_max - checked.latency_us_min <= 0.1 * checked.latency_us_median
+        assert checked.latency_text() in panel.status.value and "emulated" in checked.latency_text()
+        assert "Latency (emulated)" in panel.result.value and "QEMU virtual time" in panel.result.value
+        assert ("on every sample" in panel.result.value) == (checked.latency_us_min == checked.latency_us_max)
         latency = panel.result.value.split("Latency (emulated)")[1]
-        assert "mean " not in latency and "median" not in latency and "max " not in latency
+        assert "mean " not in latency and "max " not in latency  # no board-style mean/median/max spread
         assert "/dev/tty" not in "\n".join(widget_texts(panel))
     finally:
         for running in qemu.running():

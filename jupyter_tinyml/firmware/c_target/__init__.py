@@ -3,8 +3,9 @@
 `generate_c(tflite)` reads the model on the host, computes everything TFLite computes in Prepare (per-channel
 multipliers and shifts, padding, activation bounds) and writes weights as `static const` arrays, a static memory
 plan (one 16-byte-aligned arena, buffers reused by lifetime) and one kernel call per operator in execution order.
-The kernels (kernels/tinyml_kernels.c) follow TFLite's reference int8 kernels, so outputs equal the interpreter's
-with the reference op resolver; SOFTMAX runs in float on the device and is within 1 LSB.
+The kernels (kernels/, one file per op family) follow TFLite's reference int8 kernels, so outputs equal the
+interpreter's with the reference op resolver, SOFTMAX, LOGISTIC and TANH included (no float exponential on the
+device).
 """
 from __future__ import annotations
 

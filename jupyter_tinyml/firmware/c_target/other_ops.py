@@ -1,75 +1,40 @@
-"""The other ops lowered to C (kernels/tinyml_ops.c): ADD, MEAN, SOFTMAX, QUANTIZE, and the ops that only move
-bytes (RESHAPE, EXPAND_DIMS, SQUEEZE)."""
+"""The ops that move or requantize bytes, lowered to C (kernels/tinyml_ops.c): RESHAPE, EXPAND_DIMS, SQUEEZE (a
+copy), QUANTIZE (int8 to int8), CONCATENATION, PAD, PADV2 and TRANSPOSE; and the one table that joins every op
+family of this file's siblings (activations, elementwise, reductions, transpose_conv) for lowering.py."""
 from __future__ import annotations
 
 import numpy as np
 
 from ...errors import QuantizationError
-from ..c_code import float_literal
+from ...model.tflite import Tensor
 from . import fixed_point
+from .activations import LOWERERS as ACTIVATION_LOWERERS
+from .elementwise import LOWERERS as ELEMENTWISE_LOWERERS
 from .op_context import Lowerer, OpContext, check_int8, label, size
+from .reductions import LOWERERS as REDUCTION_LOWERERS
+from .transpose_conv import LOWERERS as TRANSPOSE_CONV_LOWERERS
+
+
+def _same_quantization(a: Tensor, b: Tensor) -> bool:
+    return (np.float32(a.scale) == np.float32(b.scale) and a.zero_point == b.zero_point
+            and len(a.scales) == len(b.scales) == 1)
 
 
 def _copy(name: str) -> Lowerer:
     def lower_copy(op: OpContext) -> None:
         data, out = op.tensor(0), op.output
         check_int8(name, data, out)
+        shape = op.optional(1)
+        if name == "RESHAPE" and size(data) != size(out) and shape is not None and shape.data is None:
+            # The file's static shape is a placeholder: the real one was to be computed from a free batch axis.
+            raise QuantizationError(f"RESHAPE to a shape computed at run time from the free batch axis (the file "
+                                    f"says {list(out.shape)} for {size(data)} values) — build the model with a "
+                                    "fixed batch size of 1 (keras.Input(shape=..., batch_size=1)) and convert again")
         if data.scales != out.scales or data.zero_points != out.zero_points or size(data) != size(out):
             raise QuantizationError(f"{name} changes the quantization of {label(data)!r}; the C target copies bytes "
                                     "only")
         op.emit.calls.append(f"  tinyml_copy({op.input_pointers[0]}, {op.output_pointer}, {size(out)});")
     return lower_copy
-
-
-def _add(op: OpContext) -> None:
-    a, b, out = op.tensor(0), op.tensor(1), op.output
-    check_int8("ADD", a, b, out)
-    if a.shape != b.shape or size(a) != size(out) or a.data is not None or b.data is not None:
-        raise QuantizationError(f"ADD of shapes {a.shape} and {b.shape}: the C target adds two activations of the "
-                                "same shape only (no broadcasting, no constants)")
-    left_shift = 20
-    twice_max = 2 * max(a.scale, b.scale)
-    m1, s1 = fixed_point.quantize_multiplier(a.scale / twice_max)
-    m2, s2 = fixed_point.quantize_multiplier(b.scale / twice_max)
-    mo, so = fixed_point.quantize_multiplier(twice_max / ((1 << left_shift) * out.scale))
-    act_min, act_max = fixed_point.activation_range(int(op.option("fusedActivationFunction")), out.scale,
-                                                    out.zero_point)
-    op.emit.params("tinyml_add_params", f"{op.prefix}_params", {
-        "size": size(out), "input1_offset": -a.zero_point, "input2_offset": -b.zero_point,
-        "output_offset": out.zero_point, "left_shift": left_shift, "input1_multiplier": m1, "input2_multiplier": m2,
-        "output_multiplier": mo, "input1_shift": s1, "input2_shift": s2, "output_shift": so,
-        "act_min": act_min, "act_max": act_max})
-    op.emit.calls.append(f"  tinyml_add(&{op.prefix}_params, {op.input_pointers[0]}, {op.input_pointers[1]}, "
-                         f"{op.output_pointer});")
-
-
-def _mean(op: OpContext) -> None:
-    data, axis, out = op.tensor(0), op.optional(1), op.output
-    check_int8("MEAN", data, out)
-    axes = sorted(int(a) % 4 for a in axis.values().reshape(-1)) if axis is not None and axis.data is not None else []
-    if len(data.shape) != 4 or axes != [1, 2] or data.shape[0] != 1:
-        raise QuantizationError(f"MEAN over axes {axes} of shape {data.shape}: the C target averages over height "
-                                "and width of a batch-1 NHWC tensor only (GlobalAveragePooling2D)")
-    # keep_dims only changes the output shape: LiteRT's reference MEAN takes QuantizedMeanOrSum either way.
-    multiplier, shift = fixed_point.quantize_multiplier(data.scale / out.scale)
-    same = np.float32(data.scale) == np.float32(out.scale) and data.zero_point == out.zero_point
-    op.emit.params("tinyml_mean_params", f"{op.prefix}_params", {
-        "h": data.shape[1], "w": data.shape[2], "c": data.shape[3], "same_quantization": int(bool(same)),
-        "input_zero_point": data.zero_point,
-        "output_zero_point": out.zero_point, "multiplier": multiplier, "shift": shift})
-    op.emit.calls.append(f"  tinyml_mean_hw(&{op.prefix}_params, {op.input_pointers[0]}, {op.output_pointer});")
-
-
-def _softmax(op: OpContext) -> None:
-    data, out = op.tensor(0), op.output
-    check_int8("SOFTMAX", data, out)
-    beta = float(op.option("beta"))
-    depth = data.shape[-1]
-    op.emit.params("tinyml_softmax_params", f"{op.prefix}_params", {
-        "outer": size(data) // depth, "depth": depth,
-        "beta_times_input_scale": float_literal(beta * data.scale),
-        "inverse_output_scale": float_literal(1.0 / out.scale), "output_zero_point": out.zero_point})
-    op.emit.calls.append(f"  tinyml_softmax(&{op.prefix}_params, {op.input_pointers[0]}, {op.output_pointer});")
 
 
 def _quantize(op: OpContext) -> None:
@@ -84,12 +49,92 @@ def _quantize(op: OpContext) -> None:
     op.emit.calls.append(f"  tinyml_requantize(&{op.prefix}_params, {op.input_pointers[0]}, {op.output_pointer});")
 
 
+def _concatenation(op: OpContext) -> None:
+    """concatenation.cc: int8 inputs share the output's scale and zero point (the converter makes them), so the
+    op copies rows: each input contributes its slice of the axis for every outer index."""
+    out = op.output
+    parts = [op.tensor(i) for i in range(len(op.operator.inputs))]
+    check_int8("CONCATENATION", *parts, out)
+    for part in parts:
+        if not _same_quantization(part, out):
+            raise QuantizationError(f"CONCATENATION of {label(part)!r} with another scale than its output's: TFLite "
+                                    "requires one scale for int8 — convert the model again")
+    axis = int(op.option("axis")) % len(out.shape)
+    outer = int(np.prod(out.shape[:axis]))
+    pointers = [op.emit.array("int8_t", f"{op.prefix}_part{i}", t.values()) if t.data is not None
+                else op.input_pointers[i] for i, t in enumerate(parts)]
+    rows = [size(t) // outer for t in parts]
+    # A block of its own: the graph input may be a part, and it is no constant for a static initializer.
+    op.emit.calls.append(
+        f"  {{\n    const int8_t *const parts[{len(parts)}] = {{{', '.join(pointers)}}};\n"
+        f"    static const int rows[{len(parts)}] = {{{', '.join(map(str, rows))}}};\n"
+        f"    tinyml_concatenation(parts, rows, {len(parts)}, {outer}, {op.output_pointer});\n  }}")
+
+
+def _pad(name: str) -> Lowerer:
+    """pad.cc: PAD fills with the output's zero point (a real 0), PADV2 with its constant value."""
+    def lower_pad(op: OpContext) -> None:
+        data, paddings, out = op.tensor(0), op.tensor(1), op.output
+        check_int8(name, data, out)
+        if paddings.data is None:
+            raise QuantizationError(f"{name} with paddings computed at run time: the C target needs constant "
+                                    "paddings — convert the model again")
+        if not _same_quantization(data, out):
+            raise QuantizationError(f"{name} changes the quantization of {label(data)!r}; TFLite keeps it")
+        rank = len(data.shape)
+        if rank > 4:
+            raise QuantizationError(f"{name} of a {rank}-D tensor: the C target pads up to 4-D")
+        pads = [[int(v) for v in row] for row in paddings.values().reshape(rank, 2)]
+        if any(v < 0 for row in pads for v in row):
+            raise QuantizationError(f"{name} with negative paddings {pads}")
+        value = out.zero_point
+        if name == "PADV2" and op.optional(2) is not None:
+            constant = op.tensor(2)
+            check_int8(name, constant)
+            value = int(constant.values().reshape(-1)[0])
+        shape = [1] * (4 - rank) + list(data.shape)
+        pads = [[0, 0]] * (4 - rank) + pads
+        fields: dict[str, int | str] = {f"in_shape[{i}]": v for i, v in enumerate(shape)}
+        fields.update({f"before[{i}]": p[0] for i, p in enumerate(pads)})
+        fields.update({f"out_shape[{i}]": shape[i] + p[0] + p[1] for i, p in enumerate(pads)})
+        fields["value"] = value
+        op.emit.params("tinyml_pad_params", f"{op.prefix}_params", fields)
+        op.emit.calls.append(f"  tinyml_pad(&{op.prefix}_params, {op.input_pointers[0]}, {op.output_pointer});")
+    return lower_pad
+
+
+def _transpose(op: OpContext) -> None:
+    """TRANSPOSE (Keras Permute) up to 4-D: output index (a, b, c, d) reads the input at the permuted strides."""
+    data, perm, out = op.tensor(0), op.tensor(1), op.output
+    check_int8("TRANSPOSE", data, out)
+    if perm.data is None:
+        raise QuantizationError("TRANSPOSE with a permutation computed at run time: the C target needs a constant "
+                                "one — convert the model again")
+    if not _same_quantization(data, out):
+        raise QuantizationError(f"TRANSPOSE changes the quantization of {label(data)!r}; TFLite keeps it")
+    rank = len(data.shape)
+    order = [int(v) % rank for v in perm.values().reshape(-1)]
+    if rank > 4 or sorted(order) != list(range(rank)):
+        raise QuantizationError(f"TRANSPOSE by {order} of a {rank}-D tensor: the C target permutes up to 4-D")
+    strides = [int(np.prod(data.shape[axis + 1:])) for axis in range(rank)]
+    pad = 4 - rank
+    fields: dict[str, int | str] = {f"shape[{i}]": v for i, v in enumerate([1] * pad + [data.shape[a] for a in order])}
+    fields.update({f"stride[{i}]": v for i, v in enumerate([0] * pad + [strides[a] for a in order])})
+    op.emit.params("tinyml_transpose_params", f"{op.prefix}_params", fields)
+    op.emit.calls.append(f"  tinyml_transpose(&{op.prefix}_params, {op.input_pointers[0]}, {op.output_pointer});")
+
+
 LOWERERS: dict[str, Lowerer] = {
-    "ADD": _add,
+    **ACTIVATION_LOWERERS,
+    **ELEMENTWISE_LOWERERS,
+    **REDUCTION_LOWERERS,
+    **TRANSPOSE_CONV_LOWERERS,
+    "CONCATENATION": _concatenation,
     "EXPAND_DIMS": _copy("EXPAND_DIMS"),
-    "MEAN": _mean,
+    "PAD": _pad("PAD"),
+    "PADV2": _pad("PADV2"),
     "QUANTIZE": _quantize,
     "RESHAPE": _copy("RESHAPE"),
-    "SOFTMAX": _softmax,
     "SQUEEZE": _copy("SQUEEZE"),
+    "TRANSPOSE": _transpose,
 }

@@ -1,41 +1,58 @@
-/* tinyml_ops.h — the other ops: ADD, MEAN, SOFTMAX, QUANTIZE, and the ops that only move bytes. */
+/* tinyml_ops.h — the ops besides the convolutions: table lookups (the activations), SOFTMAX, broadcast ADD/SUB/MUL,
+ * MEAN and REDUCE_MAX, QUANTIZE, CONCATENATION, PAD, TRANSPOSE, and the ops that only move bytes. */
 #ifndef TINYML_OPS_H_
 #define TINYML_OPS_H_
 
 #include <stdint.h>
 
-typedef struct {
-  int size;
-  int32_t input1_offset, input2_offset, output_offset;
-  int left_shift;
-  int32_t input1_multiplier, input2_multiplier, output_multiplier;
-  int input1_shift, input2_shift, output_shift;
-  int32_t act_min, act_max;
-} tinyml_add_params;
+/* TRANSPOSE_CONV has a file of its own; every model_c.c reaches it through tinyml_kernels.h -> here. */
+#include "tinyml_transpose_conv.h"
 
-/* Elementwise, both inputs of the same shape. */
-void tinyml_add(const tinyml_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
-
-typedef struct {
-  int h, w, c;
-  int same_quantization;         /* 1: input and output share scale and zero point (plain integer mean) */
-  int32_t input_zero_point, output_zero_point;
-  int32_t multiplier;
-  int shift;
-} tinyml_mean_params;
-
-/* Mean over H and W of [1][h][w][c] -> c values, as TFLite's reference_ops::QuantizedMeanOrSum (keep_dims or
- * not), or its plain integer Mean when input and output share scale and zero point. */
-void tinyml_mean_hw(const tinyml_mean_params *p, const int8_t *input, int8_t *output);
+/* Any int8 -> int8 function of one value (LOGISTIC, TANH, RELU, RELU6, LEAKY_RELU, HARD_SWISH): the generator
+ * computed its 256 results; table[0] is the result for input -128. */
+void tinyml_lookup(const int8_t *table, const int8_t *input, int8_t *output, int size);
 
 typedef struct {
   int outer, depth;
-  float beta_times_input_scale, inverse_output_scale;
-  int32_t output_zero_point;
+  int32_t input_multiplier;      /* beta * input scale in Q5.26 steps (PreprocessSoftmaxScaling) */
+  int input_left_shift;
+  int32_t diff_min;              /* input - row max below this contributes nothing (output -128) */
 } tinyml_softmax_params;
 
-/* In float on the device (expf), rounded to nearest: within 1 LSB of TFLite's int8 softmax. */
+/* TFLite's reference int8 SOFTMAX (reference_ops::Softmax, output scale 1/256, zero point -128): gemmlowp's
+ * fixed-point exp and reciprocal, integer arithmetic only. */
 void tinyml_softmax(const tinyml_softmax_params *p, const int8_t *input, int8_t *output);
+
+typedef struct {
+  int kind;                      /* 0 ADD, 1 SUB, 2 MUL */
+  int shape[4];                  /* the output's shape, padded to 4-D on the left */
+  int stride1[4], stride2[4];    /* element strides of each input; 0 along a broadcast axis */
+  int contiguous;                /* 1: no broadcasting, both inputs read in output order */
+  int32_t input1_offset, input2_offset, output_offset;  /* MUL */
+  int32_t output_multiplier;
+  int output_shift;
+  int32_t act_min, act_max;
+} tinyml_binary_params;
+
+/* ADD, SUB, MUL with broadcasting: TFLite's reference int8 arithmetic per element. For ADD and SUB, table1 and
+ * table2 hold each input's rescaled value for each of its 256 values (input + offset, shifted up 20 bits, times
+ * its multiplier: computed by the generator), so an element costs two lookups and one requantization; for MUL they
+ * are 0. */
+void tinyml_binary(const tinyml_binary_params *p, const int32_t *table1, const int32_t *table2,
+                   const int8_t *input1, const int8_t *input2, int8_t *output);
+
+typedef struct {
+  int outer, count, inner;       /* the input seen as [outer][count][inner], reduced over count */
+  int same_quantization;         /* MEAN: 1 when input and output share scale and zero point (plain integer mean) */
+  int32_t input_zero_point, output_zero_point;
+  int32_t multiplier;            /* MEAN: already divided by count (QuantizedMeanOrSum) */
+  int shift;
+} tinyml_reduce_params;
+
+/* MEAN over the middle axis: reference_ops::Mean (truncating) or QuantizedMeanOrSum. */
+void tinyml_mean(const tinyml_reduce_params *p, const int8_t *input, int8_t *output);
+/* REDUCE_MAX over the middle axis (input and output share their quantization). */
+void tinyml_reduce_max(const tinyml_reduce_params *p, const int8_t *input, int8_t *output);
 
 typedef struct {
   int size;
@@ -45,6 +62,25 @@ typedef struct {
 
 /* QUANTIZE from int8 to int8: TFLite's reference Requantize. */
 void tinyml_requantize(const tinyml_requantize_params *p, const int8_t *input, int8_t *output);
+
+/* CONCATENATION: for each of `outer` rows, rows[i] bytes of each part in turn. */
+void tinyml_concatenation(const int8_t *const *parts, const int *rows, int count, int outer, int8_t *output);
+
+typedef struct {
+  int in_shape[4], before[4], out_shape[4];
+  int32_t value;
+} tinyml_pad_params;
+
+/* PAD / PADV2 up to 4-D: the input placed at `before`, everything else `value`. */
+void tinyml_pad(const tinyml_pad_params *p, const int8_t *input, int8_t *output);
+
+typedef struct {
+  int shape[4];                  /* the output's shape, padded to 4-D on the left */
+  int stride[4];                 /* the input's element stride along each output axis */
+} tinyml_transpose_params;
+
+/* TRANSPOSE up to 4-D. */
+void tinyml_transpose(const tinyml_transpose_params *p, const int8_t *input, int8_t *output);
 
 /* RESHAPE, EXPAND_DIMS, SQUEEZE: the bytes do not change. */
 void tinyml_copy(const int8_t *input, int8_t *output, int size);
