@@ -1,6 +1,9 @@
 """The portable C target against what TFLite Micro would need, and against the LiteRT interpreter on the host.
 
-Printed as ratios from one run on the digits CNN of the demo's shape:
+    .venv/bin/python bench/bench_c_target.py              # digits and MLPerf Tiny's four; or name some: ... kws ad
+
+Printed as ratios from one run per model (tests/reference_models.py: the digits CNN of the demo's shape, and models
+with MLPerf Tiny's four reference architectures):
 - flash: the C target's constants (weights, biases, multipliers) vs the .tflite flatbuffer TFLite Micro keeps in flash;
 - RAM: the C target's static memory plan vs TFLite Micro's tensor arena (measured with its own runtime);
 - time: host-gcc -O2 inference of the generated C vs the LiteRT interpreter (reference kernels and default ones),
@@ -10,15 +13,20 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # reference_models, trained_models
 
 import numpy as np  # noqa: E402
 
-RUNS = 2000
+# Host time to spend per measurement: the runs are as many as fit, at least MIN_RUNS (a VWW inference takes ms).
+SECONDS_PER_MEASUREMENT = 2.0
+MIN_RUNS = 20
+MODELS = ("digits", "kws", "vww", "ic", "ad")
 TIMING_MAIN = r"""
 #include <stdio.h>
 #include <time.h>
@@ -37,31 +45,12 @@ int main(void) {
 """
 
 
-def digits_model() -> tuple[bytes, np.ndarray]:
-    import keras
-    from sklearn.datasets import load_digits
-
-    from jupyter_tinyml import convert
-
-    data = load_digits()
-    x = (data.images / 16.0).astype(np.float32)[..., np.newaxis]
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((8, 8, 1)), keras.layers.Conv2D(8, 3, padding="same", activation="relu"),
-        keras.layers.MaxPooling2D(), keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
-        keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax"),
-    ])
-    model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(x[:1400], data.target[:1400], epochs=3, verbose=0)
-    return convert(model, x[:300]), x[1400:]
-
-
-def c_microseconds(files: dict[str, str], sample: bytes) -> float:
+def c_microseconds(files: dict[str, str], sample: bytes, runs: int) -> float:
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         for name, text in files.items():
             (root / name).write_text(text)
-        (root / "main.c").write_text(TIMING_MAIN % {"runs": RUNS})
+        (root / "main.c").write_text(TIMING_MAIN % {"runs": runs})
         sources = [str(root / "main.c")] + [str(root / name) for name in files if name.endswith(".c")]
         subprocess.run(["gcc", "-std=c99", "-O2", "-D_POSIX_C_SOURCE=199309L", f"-I{root}", *sources, "-lm",
                         "-o", str(root / "bench")], check=True)
@@ -69,7 +58,7 @@ def c_microseconds(files: dict[str, str], sample: bytes) -> float:
         return float(done.stdout.split()[0])
 
 
-def interpreter_microseconds(tflite: bytes, sample: np.ndarray, reference: bool) -> float:
+def interpreter_microseconds(tflite: bytes, sample: np.ndarray, reference: bool, runs: int) -> float:
     from jupyter_tinyml.model.evaluate import interpreter_for
 
     interpreter = interpreter_for(tflite, reference=reference)
@@ -78,32 +67,53 @@ def interpreter_microseconds(tflite: bytes, sample: np.ndarray, reference: bool)
     interpreter.set_tensor(index, sample)
     interpreter.invoke()
     started = time.perf_counter()
-    for _ in range(RUNS):
+    for _ in range(runs):
         interpreter.set_tensor(index, sample)
         interpreter.invoke()
-    return (time.perf_counter() - started) / RUNS * 1e6
+    return (time.perf_counter() - started) / runs * 1e6
 
 
-def main() -> None:
+def runs_for(tflite: bytes, sample: np.ndarray) -> int:
+    """As many runs as take about SECONDS_PER_MEASUREMENT on LiteRT's reference kernels (the slowest side)."""
+    once = interpreter_microseconds(tflite, sample, reference=True, runs=1)
+    return max(MIN_RUNS, int(SECONDS_PER_MEASUREMENT * 1e6 / max(once, 1.0)))
+
+
+def measure(name: str) -> str:
+    """One model's row: flash and RAM against TFLite Micro's, host time against LiteRT's two kernel sets."""
+    from reference_models import build
+
     from jupyter_tinyml import inspect
     from jupyter_tinyml.firmware.c_target import generate_c
     from jupyter_tinyml.model.evaluate import quantize_values
 
-    tflite, x_test = digits_model()
+    reference_model = build(name)
+    tflite = reference_model.tflite
     info = inspect(tflite)
     model = generate_c(tflite)
     detail = info.inputs[0]
-    sample = quantize_values(x_test[:1], np.int8, detail.scale, detail.zero_point)
-    c_us = c_microseconds(model.files, sample.tobytes())
-    ref_us = interpreter_microseconds(tflite, sample, reference=True)
-    opt_us = interpreter_microseconds(tflite, sample, reference=False)
-    print(f"flash: C constants {model.weights_bytes:,} B vs .tflite {len(tflite):,} B -> "
-          f"{model.weights_bytes / len(tflite):.2f}x")
-    print(f"RAM:   C memory plan {model.arena_bytes:,} B vs TFLite Micro arena {info.arena_measured_bytes:,} B measured "
-          f"-> {model.arena_bytes / info.arena_measured_bytes:.2f}x")
-    print(f"time:  C (gcc -O2) {c_us:.2f} us vs LiteRT reference kernels {ref_us:.2f} us -> {ref_us / c_us:.1f}x faster; "
-          f"vs LiteRT default kernels {opt_us:.2f} us -> {opt_us / c_us:.1f}x")
+    sample = quantize_values(reference_model.samples[:1], np.int8, detail.scale, detail.zero_point)
+    runs = runs_for(tflite, sample)
+    c_us = c_microseconds(model.files, sample.tobytes(), runs)
+    ref_us = interpreter_microseconds(tflite, sample, reference=True, runs=runs)
+    try:
+        opt_us = interpreter_microseconds(tflite, sample, reference=False, runs=runs)
+        optimized = f"{opt_us:>10.1f} {opt_us / c_us:>7.2f}x"
+    except RuntimeError as error:  # LiteRT's XNNPACK delegate refuses some graphs at run time
+        optimized = f"  n/a ({str(error).splitlines()[0][:60]})"
+    flash, ram = model.weights_bytes / len(tflite), model.arena_bytes / info.arena_measured_bytes
+    return f"{name:<7} {flash:>6.2f}x {ram:>6.2f}x {c_us:>10.1f} {ref_us:>10.1f} {ref_us / c_us:>7.2f}x {optimized}"
+
+
+def main(names: list[str]) -> None:
+    print("flash: the C constants / the .tflite TFLite Micro keeps; RAM: the C memory plan / TFLite Micro's measured "
+          "arena;\ntime: one inference on this host, C (gcc -O2) vs LiteRT's reference and default kernels "
+          "(x: how many times faster C is)")
+    print(f"{'model':<7} {'flash':>7} {'RAM':>7} {'C us':>10} {'ref us':>10} {'C vs ref':>8} {'opt us':>10} "
+          f"{'C vs opt':>8}")
+    for name in names:
+        print(measure(name), flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:] or list(MODELS))
