@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
+import tensorflow as tf  # noqa: E402 — a declared dependency (the ml extra): no skip
 from test_c_target import CFLAGS, check, int8_tflite, keras  # noqa: E402
 
 from jupyter_tinyml.firmware.c_target import generate_c, kernel_files  # noqa: E402

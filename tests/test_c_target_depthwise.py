@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
+import tensorflow as tf  # noqa: E402 — a declared dependency (the ml extra): no skip
 
 from jupyter_tinyml.firmware.c_target import kernel_files  # noqa: E402
 from jupyter_tinyml.firmware.c_target.depthwise_lowering import border_shapes, right_shifts_only  # noqa: E402

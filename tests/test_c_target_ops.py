@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
+import tensorflow as tf  # noqa: E402 — a declared dependency (the ml extra): no skip
 from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: E402
 
 from jupyter_tinyml.errors import QuantizationError  # noqa: E402

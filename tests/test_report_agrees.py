@@ -11,7 +11,6 @@ import pytest
 
 from jupyter_tinyml.model.report import GREEN, RED, format_bytes
 
-pytest.importorskip("keras")
 
 
 @pytest.fixture(scope="module")
