@@ -50,6 +50,14 @@ def chat_server() -> Iterator[ChatServer]:
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def chat() -> Iterator[ChatServer]:
+    """One loopback chat server for a whole test file (the browser tests keep theirs across a page's lifetime)."""
+    server = ChatServer().start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def digits() -> Trained:
     """The digits CNN (tests/trained_models.py), trained once per test process and shared by every file that needs

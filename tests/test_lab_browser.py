@@ -51,13 +51,6 @@ FALLBACK_CELL = (
 
 
 @pytest.fixture(scope="module")
-def chat() -> Iterator[ChatServer]:
-    server = ChatServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     require_browser()
     return tmp_path_factory.mktemp("lab")

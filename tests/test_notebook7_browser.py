@@ -35,13 +35,6 @@ ANSWER = "Scale by the largest value.\n```python\nscaled = samples / 11.0\n```\n
 
 
 @pytest.fixture(scope="module")
-def chat() -> Iterator[ChatServer]:
-    server = ChatServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def notebook_server(tmp_path_factory: pytest.TempPathFactory, chat: ChatServer) -> Iterator[Any]:
     require_browser()
     workdir = tmp_path_factory.mktemp("notebook7")

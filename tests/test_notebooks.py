@@ -8,6 +8,7 @@ number in summary.json.
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 from pathlib import Path
@@ -23,7 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "example_notebooks"
 
 
+@functools.cache
 def run_demo():
+    """scripts/run_demo.py as a module, loaded once per test process."""
     spec = importlib.util.spec_from_file_location("run_demo", ROOT / "scripts" / "run_demo.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -261,8 +261,7 @@ def check_device(device: Device, tflite: Any, samples: Any, *, progress: Progres
     # READY and INFO count bytes (PROTOCOL.md): values times the width of the type.
     _require_same_model(device, info, n_in * in_dtype.itemsize, n_out * out_dtype.itemsize, source, target)
 
-    interpreter = interpreter_for(content, reference=True)  # what TFLite Micro and the C target compute
-    interpreter.allocate_tensors()
+    interpreter = interpreter_for(content, reference=True)  # what TFLite Micro and the C target compute; allocated
     input_detail = interpreter.get_input_details()[0]
     output_index = interpreter.get_output_details()[0]["index"]
     input_shape = tuple(input_detail["shape"])

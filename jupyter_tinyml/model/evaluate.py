@@ -73,8 +73,8 @@ def evaluate(tflite: bytes | str | Path, x: Any, y: Any = None, *, batch_size: i
 
 
 def interpreter_for(content: bytes, *, reference: bool = False) -> Any:
-    """A LiteRT interpreter for the model. reference=True uses TFLite's reference kernels, which a
-    microcontroller's kernels match (the default optimized ones may differ by an output step or two).
+    """A LiteRT interpreter for the model, its tensors allocated. reference=True uses TFLite's reference kernels,
+    which a microcontroller's kernels match (the default optimized ones may differ by an output step or two).
 
     The bytes go through `tflite.read` first: LiteRT trusts a flatbuffer's indices and sizes and can crash the
     process (a double free) on a damaged one, so a corrupt model is refused here with CorruptModelError."""

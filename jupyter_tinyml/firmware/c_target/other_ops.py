@@ -26,7 +26,8 @@ def _copy(name: str) -> Lowerer:
         check_int8(name, data, out)
         shape = op.optional(1)
         if name == "RESHAPE" and size(data) != size(out) and shape is not None and shape.data is None:
-            # The file's static shape is a placeholder: the real one was to be computed from a free batch axis.
+            # The output shape in the file is not the one the model computes: the converter left it to be
+            # worked out at run time from a free batch axis, which a generator with static shapes cannot do.
             raise QuantizationError(f"RESHAPE to a shape computed at run time from the free batch axis (the file "
                                     f"says {list(out.shape)} for {size(data)} values) — build the model with a "
                                     "fixed batch size of 1 (keras.Input(shape=..., batch_size=1)) and convert again")
