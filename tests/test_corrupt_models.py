@@ -166,3 +166,20 @@ def test_corruptions_are_deterministic(digits_int8: bytes) -> None:
     first = list(corrupted_models(digits_int8, 40, SEED))
     assert first == list(corrupted_models(digits_int8, 40, SEED))
     assert first != list(corrupted_models(digits_int8, 40, SEED + 1))
+
+
+@pytest.mark.parametrize("field, slot", [("input", 6), ("output", 8)])
+def test_a_model_whose_main_subgraph_declares_no_input_or_output_is_refused(digits_int8: bytes, field: str,
+                                                                            slot: int) -> None:
+    """A zeroed length turned the inputs vector empty in one CI run: the reader refuses it, so detect_quantization,
+    the C generator and the firmware never index an empty list (SubGraph's vtable: inputs slot 6, outputs 8)."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    from jupyter_tinyml.model.compare import detect_quantization
+
+    subgraph = schema.Model.GetRootAs(digits_int8, 0).Subgraphs(0)
+    length_at = subgraph._tab.Vector(subgraph._tab.Offset(slot)) - 4  # a flatbuffer vector's uint32 length
+    damaged = bytearray(digits_int8)
+    damaged[length_at:length_at + 4] = bytes(4)
+    with pytest.raises(CorruptModelError, match=f"the main subgraph declares no {field} tensor"):
+        detect_quantization(bytes(damaged))

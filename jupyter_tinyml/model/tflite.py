@@ -276,6 +276,9 @@ def _check(graph: Graph) -> None:
     for s, subgraph in enumerate(graph.subgraphs):
         where = f"subgraph {s}" if s else "the main subgraph"
         count = len(subgraph.tensors)
+        if s == 0 and not (subgraph.inputs and subgraph.outputs):  # every consumer reads the first of each
+            raise CorruptModelError(f"the main subgraph declares no {'input' if not subgraph.inputs else 'output'} "
+                                    "tensor")
         for what, indices, lowest in (("input", subgraph.inputs, 0), ("output", subgraph.outputs, 0)):
             for index in indices:
                 if not lowest <= index < count:
