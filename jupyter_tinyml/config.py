@@ -1,9 +1,9 @@
 """Settings: one place that lists each, its type, default and help.
 
 Resolution, later wins: trait defaults <- traitlets config (``c.TinyML.model = ...`` in ipython_config.py)
-<- environment (TINYML_MODEL, TINYML_API_BASE, TINYML_API_KEY, TINYML_BOARD) <- ``%tinyml config key=value``
-<- per-cell arguments (``--model``). API keys are read from the environment at call time by litellm (or
-TINYML_API_KEY) and are never stored in a notebook, a prompt or a log.
+<- environment (TINYML_MODEL, TINYML_API_BASE, TINYML_API_KEY, TINYML_BOARD, TINYML_SPEND_LIMIT)
+<- ``%tinyml config key=value`` <- per-cell arguments (``--model``). API keys are read from the environment at
+call time by litellm (or TINYML_API_KEY) and are never stored in a notebook, a prompt or a log.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ ENVIRONMENT = {
     "TINYML_MODEL": "model",
     "TINYML_API_BASE": "api_base",
     "TINYML_BOARD": "board",
+    "TINYML_SPEND_LIMIT": "spend_limit",
 }
 
 # The range of each numeric setting, checked whenever it is set (config file, %tinyml config, code, a magic's
@@ -33,6 +34,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "temperature": (0, 2),
     "max_tokens": (16, 1_000_000),
     "recent_cells": (0, 100),
+    "spend_limit": (0, 1_000_000_000),
 }
 
 
@@ -89,6 +91,11 @@ class TinyML(Configurable):
     max_tokens = Int(2048, help="Most tokens the model may answer with.").tag(config=True)
     stream = Switch(True, help="Show the answer in the cell output while it arrives.").tag(config=True)
     recent_cells = Int(5, help="How many recent cells go into the context.").tag(config=True)
+    spend_limit = Int(
+        0,
+        help="Most tokens (prompt + answer) the model may spend in this process, all asks together; a call that "
+        "could pass it is refused before it is sent. 0: no limit.",
+    ).tag(config=True)
     mock_response = Unicode(
         "",
         help="For tests and demos: litellm returns this text instead of calling the model (mock_response).",
@@ -110,7 +117,11 @@ class TinyML(Configurable):
         super().__init__(**kwargs)
         for variable, name in ENVIRONMENT.items():
             if os.environ.get(variable):
-                setattr(self, name, os.environ[variable])
+                # Text for a text setting as it is; a number through its trait's from_string and range check.
+                if isinstance(self.traits()[name], Unicode):
+                    setattr(self, name, os.environ[variable])
+                else:
+                    self.set(name, os.environ[variable])
 
     @property
     def offline(self) -> bool:

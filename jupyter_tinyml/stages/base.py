@@ -227,9 +227,11 @@ def converse(
     rounds are bounded and model errors surface (as ModelError subclasses) the same way everywhere.
 
     A cut answer is continued once before `judge` sees it (`whole_answer`). A TinyMLError raised on the way —
-    by the model call, the continuation or `judge` — leaves with the completions so far as `error.completions`.
+    by the model call, the continuation or `judge` — leaves with the completions so far as `error.completions`
+    and the round it ended in as `error.rounds`.
     """
     completions: list[llm.Completion] = []
+    round_number = 0
     try:
         for round_number in range(1, rounds + 1):
             if on_text and round_number > 1:  # a streamed answer must not run into the next one
@@ -240,6 +242,7 @@ def converse(
             messages = follow_up
     except TinyMLError as error:
         error.completions = completions  # read back through spent()
+        error.rounds = round_number  # the round it ended in: a continuation's extra call is no round of its own
         raise
     return completions
 

@@ -23,6 +23,7 @@ from ..errors import (
     PromptTooLongError,
     RateLimitedError,
     ServerAnsweredError,
+    SpendLimitError,
     StreamCutError,
     UnknownModelError,
     UnreachableModelError,
@@ -68,6 +69,42 @@ class Completion:
         return f"{self.model}: {tokens} · {cost} · {self.latency_s:.1f} s"
 
 
+def message_tokens(messages: list[Message]) -> int:
+    """The prompt's tokens, estimated as the context capture does (one per four characters)."""
+    from ..notebook.context import estimate_tokens
+
+    return estimate_tokens("\n".join(str(message.get("content", "")) for message in messages))
+
+
+@dataclass
+class Spending:
+    """The tokens (prompt + answer) every completion of this process took, for the `spend_limit` setting.
+
+    Process-wide on purpose: a limit is for everything a session (or an evaluation's kernel) asks, across cells,
+    stages and repair rounds. Where the provider reports no usage, the text is counted at four characters a token.
+    """
+
+    tokens: int = 0
+
+    def add(self, completion: Completion, messages: list[Message]) -> None:
+        prompt = completion.prompt_tokens if completion.prompt_tokens is not None else message_tokens(messages)
+        answer = (completion.completion_tokens if completion.completion_tokens is not None
+                  else message_tokens([{"content": completion.text}]))
+        self.tokens += prompt + answer
+
+    def check(self, messages: list[Message], settings: TinyML) -> None:
+        """SpendLimitError when the call could pass the limit: its prompt plus a full answer (max_tokens)."""
+        limit = settings.spend_limit
+        if not limit:
+            return
+        needed = message_tokens(messages) + settings.max_tokens
+        if self.tokens + needed > limit:
+            raise SpendLimitError(self.tokens, limit, needed)
+
+
+SPENDING = Spending()
+
+
 def import_litellm() -> Any:
     """Import litellm quietly and without network access at import time."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -82,7 +119,9 @@ def complete(
     messages: list[Message], settings: TinyML, *, on_text: Callable[[str], None] | None = None
 ) -> Completion:
     """Ask the settings' model once. Streams text pieces to `on_text` as they arrive; raises a ModelError
-    subclass that says what to do."""
+    subclass that says what to do. With `spend_limit` set, a call that could pass it is refused before it is sent
+    (SpendLimitError)."""
+    SPENDING.check(messages, settings)
     litellm = import_litellm()
     model, api_base = settings.model, settings.api_base or None
     arguments: dict[str, Any] = dict(
@@ -129,10 +168,8 @@ def complete(
     choice = response.choices[0]
     # Cleaned here, once: a lone surrogate would break the repair request, the output and the insert alike.
     text = clean_text(choice.message.content or "")
-    if len(text) > MAX_ANSWER_CHARS:
-        raise AnswerTooLongError(model, len(text), MAX_ANSWER_CHARS)
     usage = getattr(response, "usage", None)
-    return Completion(
+    completion = Completion(
         text=text,
         model=model,
         prompt_tokens=getattr(usage, "prompt_tokens", None),
@@ -141,6 +178,10 @@ def complete(
         latency_s=latency,
         finish_reason=getattr(choice, "finish_reason", None),
     )
+    SPENDING.add(completion, messages)  # before the length check: a runaway answer was paid for too
+    if len(text) > MAX_ANSWER_CHARS:
+        raise AnswerTooLongError(model, len(text), MAX_ANSWER_CHARS)
+    return completion
 
 
 def joined(first: Completion, more: Completion, text: str) -> Completion:
