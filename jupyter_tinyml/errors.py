@@ -2,6 +2,11 @@
 
 Each message is one line that says what to do next; the magics print it and leave the notebook unchanged.
 """
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 
 class TinyMLError(Exception):
@@ -12,6 +17,7 @@ class TinyMLError(Exception):
     """
 
     completions: list = []  # noqa: RUF012 (read-only default; the generate loop assigns a list per error)
+    rounds: int = 0  # the generate loop's round the error ended in (0: it ended before the model was asked)
 
 
 class ConfigError(TinyMLError):
@@ -108,6 +114,19 @@ class UnreachableModelError(ModelError):
             f"Could not reach {model}{where}: check the network or that the server is running, "
             "or clear the model (%tinyml config model=) to use the offline recipes."
         )
+
+
+class SpendLimitError(ModelError):
+    """The next call could pass the `spend_limit` setting: refused before anything is sent (an evaluation passes
+    its remaining token budget this way, and a person may cap a session's spending)."""
+
+    def __init__(self, spent: int, limit: int, needed: int) -> None:
+        super().__init__(
+            f"Spend limit reached: {spent:,} tokens spent so far, and the next call may take up to {needed:,} more, "
+            f"past the limit of {limit:,} — raise it with %tinyml config spend_limit=N (0: no limit), then run the "
+            "cell again."
+        )
+        self.spent, self.limit, self.needed = spent, limit, needed
 
 
 class PromptTooLongError(ModelError):
@@ -563,3 +582,105 @@ class AnswerTooLongError(ModelError):
     def __init__(self, model: str, n_chars: int, limit: int) -> None:
         super().__init__(f"{model} answered with {n_chars:,} characters, more than the {limit:,} tinyml takes, so "
                          "nothing was inserted — ask for one step at a time, or lower max_tokens (%tinyml config)")
+
+
+# --- the evaluation of a model on the lifecycle notebooks (issue 15) ---------------------------------------
+
+
+class NotebookPlanError(ConfigError):
+    """A notebook the evaluation cannot run: missing, not a notebook, or without a stage to judge."""
+
+
+class NotebookNotFoundError(NotebookPlanError):
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"no notebook at {path}: check the path given to --notebooks.")
+
+
+class NotANotebookError(NotebookPlanError):
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path} is not a Jupyter notebook ({problem}): give .ipynb files to --notebooks.")
+
+
+class NoStageCellError(NotebookPlanError):
+    def __init__(self, path: Path, stages: Sequence[str]) -> None:
+        super().__init__(f"{path.name} has no %%tinyml_{{{','.join(stages)}}} cell: nothing to evaluate in it.")
+
+
+class BadStageLineError(NotebookPlanError):
+    def __init__(self, path: Path, line: str, problem: str) -> None:
+        super().__init__(f"{path.name}: the magic line {line!r} cannot be read ({problem}); "
+                         "correct it in the notebook.")
+
+
+class RepeatedStageError(NotebookPlanError):
+    def __init__(self, path: Path, stage: str) -> None:
+        super().__init__(f"{path.name} has two %%tinyml_{stage} cells: a run judges each stage once; "
+                         "keep one of them.")
+
+
+class OtherEvaluationError(ConfigError):
+    """OUT already holds runs of an evaluation with another fingerprint."""
+
+    def __init__(self, out: Path, differences: dict[str, tuple[Any, Any]]) -> None:
+        listed = "; ".join(f"{name}: {there!r} there, {here!r} now" for name, (there, here) in differences.items())
+        super().__init__(f"{out} holds an evaluation with other settings ({listed}): give another --out, "
+                         "or the same settings to resume it.")
+
+
+class UnreadableStoreError(ConfigError):
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path} cannot be read ({problem}): give another --out, or move the folder away.")
+
+
+class EvaluationStoppedError(TinyMLError):
+    """A fatal error (a refused key, a quota, the spend limit): every later ask would fail the same way."""
+
+    def __init__(self, notebook: str, stage: str, error: str) -> None:
+        super().__init__(f"stopped at {notebook} · {stage}: {error.rstrip('.')} — nothing recorded for this run")
+
+
+class BudgetReachedError(EvaluationStoppedError):
+    """The kernel refused a call that could pass what the token budget left (its spend limit)."""
+
+    def __init__(self, notebook: str, stage: str) -> None:
+        super().__init__(notebook, stage, "the next call could pass the token budget; raise --max-tokens-total "
+                         "and run the same command again to go on")
+
+
+class KernelStartError(TinyMLError):
+    """No kernel to run in: every run would need one."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"stopped: the kernel did not start ({problem}); check that `jupyter kernelspec list` "
+                         "shows python3 for this Python — nothing recorded for this run")
+
+
+class SetupCellError(TinyMLError):
+    """One of the notebook's own setup cells failed: no stage can be judged, in this run or any other."""
+
+    def __init__(self, notebook: str, source: str, error: str) -> None:
+        first = source.strip().splitlines()[0] if source.strip() else ""
+        super().__init__(f"stopped: {notebook}'s setup cell starting {first!r} failed ({error}): "
+                         "run the notebook by hand to see why — nothing recorded for this run")
+
+
+class BadArgumentsError(ConfigError):
+    """What argparse found wrong with the command line, as one line."""
+
+
+class NoExampleNotebooksError(ConfigError):
+    def __init__(self, looked_in: Path) -> None:
+        super().__init__(f"no example notebooks at {looked_in} (an installed package does not carry them): "
+                         "pass --notebooks with the notebooks to evaluate.")
+
+
+class BudgetSpentError(TinyMLError):
+    def __init__(self, budget: int, spent: int, done: int) -> None:
+        super().__init__(f"stopped: the token budget of {budget:,} is spent ({spent:,} used by {done} runs, too "
+                         "little left for another ask); raise --max-tokens-total and run the same command again "
+                         "to go on.")
+
+
+class SameNameError(ConfigError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"two notebooks are named {name}: runs are recorded by notebook name; rename one.")

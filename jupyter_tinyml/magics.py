@@ -22,6 +22,7 @@ from .notebook.cells import Provenance
 from .notebook.writers import writer_for
 from .notebook.comm import LabLink, lab_status
 from .notebook.failures import CellWatcher
+from .stages import outcome
 from .stages.request import STAGE_NAMES, StageRequest
 
 if TYPE_CHECKING:  # numpy (context), litellm's wrapper and the checks load on first use: %load_ext stays fast
@@ -37,6 +38,7 @@ below, unreviewed. Nothing runs until you run it.
   %tinyml config [key=value ...]   show or change settings (model, api_base, board, token_budget, ...)
   %tinyml status                   model, board, what the context would send
   %tinyml boards                   the board catalogue, and the boards attached now (USB VID/PID)
+  %tinyml eval --model M [...]     evaluate a model on the lifecycle notebooks (--help for the options)
   %tinyml help                     this text
 
 Options of every stage: --model M, --board B, --run (also execute the cells), --no-insert (only show),
@@ -103,6 +105,7 @@ class TinyMLMagics(Magics):
         self.link: LabLink | None = None
         self.runs: dict[str, StageRequest] = {}  # magic cell id -> its last request, for Regenerate
         self.reviews: dict[str, str] = {}  # generated cell id -> the reviewer's last decision (REVIEW_DECISIONS)
+        self.asks: list[outcome.AskRecord] = []  # what every stage ask came to, in order (read by eval/probe.py)
 
     # ---- generating magics -------------------------------------------------------------------------------
     @stage_arguments
@@ -158,7 +161,7 @@ class TinyMLMagics(Magics):
     # ---- %tinyml -----------------------------------------------------------------------------------------
     @line_magic
     def tinyml(self, line: str) -> None:
-        """%tinyml config [key=value ...] | status | boards | help"""
+        """%tinyml config [key=value ...] | status | boards | eval [options] | help"""
         words = words_of(line)
         command, rest = (words[0], words[1:]) if words else ("help", [])
         if command == "help":
@@ -169,8 +172,17 @@ class TinyMLMagics(Magics):
             self.status()
         elif command == "boards":
             self.show_boards()
+        elif command == "eval":
+            self.evaluate(rest)
         else:
-            raise UsageError(f"tinyml: unknown subcommand {command!r}; use config, status, boards or help.")
+            raise UsageError(f"tinyml: unknown subcommand {command!r}; use config, status, boards, eval or help.")
+
+    def evaluate(self, arguments: list[str]) -> None:
+        """%tinyml eval: the evaluation's command line, run here (its runs start kernels of their own). An
+        evaluation that stops early has said why in its own line, so its exit code adds no traceback."""
+        from .eval.cli import main
+
+        main(arguments)
 
     def show_boards(self) -> None:
         """The attached boards and the catalogue: a table under 100 columns as text, the full table as HTML."""
@@ -304,8 +316,11 @@ class TinyMLMagics(Magics):
                 on_text=stream_to_output if settings.stream else None,
             )
         except TinyMLError as error:
+            self.asks.append(outcome.failed_ask(request.stage, settings, error))
             self.report_spent(error)
             raise UsageError(f"tinyml: {error}") from None
+        record = outcome.asked(request.stage, generation)
+        self.asks.append(record)
         self.report(generation)
         provenance = Provenance(
             stage=request.stage,
@@ -322,7 +337,7 @@ class TinyMLMagics(Magics):
         else:
             print(writer_for(self.shell, self.link, runs=request.run).insert(generation.cells, provenance))
         if request.run:
-            self.execute(generation)
+            self.execute(generation, record)
 
     # ---- the lab extension's requests -------------------------------------------------------------------
     def handle_lab_request(self, data: dict[str, Any]) -> None:
@@ -387,12 +402,14 @@ class TinyMLMagics(Magics):
         for completion in completions:
             print(completion.usage_line())
 
-    def execute(self, generation: base.Generation) -> None:
-        """--run: execute the code cells in order, stopping at the first failure (which %tinyml_fix can repair)."""
+    def execute(self, generation: base.Generation, record: outcome.AskRecord) -> None:
+        """--run: execute the code cells in order, stopping at the first failure (which %tinyml_fix can repair);
+        the ask's record says how it went."""
         from .stages.checks import run_refusal
 
         refusal = run_refusal(cell.source for cell in generation.cells if cell.cell_type == "code")
         if refusal:  # the person reads flagged code and runs it by hand; --run never runs it unread
+            record.refused(refusal)
             print(refusal)
             return
         for cell in generation.cells:
@@ -400,7 +417,9 @@ class TinyMLMagics(Magics):
                 continue
             result = self.shell.run_cell(cell.source, store_history=False)
             if not result.success:
+                record.failed(result.error_in_exec or result.error_before_exec)
                 raise UsageError("tinyml: the generated code failed (above); %tinyml_fix can repair it.")
+        record.ran()
 
 
 def load_model_client() -> None:
