@@ -9,6 +9,7 @@ is shared by the file: two runs, then the same command with three (a resume that
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -16,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+import nbformat
 import pytest
 
 from eval_scenarios import NOTEBOOK, ROOT, RUNS, ScriptedServer, Served, success_rates
-from openai_server import Reply
+from openai_server import ChatServer, Reply
 from prerequisites import require_tflm_library
 
 from jupyter_tinyml.eval.records import STAGES
@@ -190,3 +192,39 @@ def test_a_budget_too_small_for_the_next_ask_stops_before_it_is_sent_and_a_resum
     assert f"budget: {5000 - first_spent:,} tokens left of 5,000" in again.stdout
     assert again.code == 1
     assert sum(served.tokens for served in server.served) <= 5000
+
+
+def test_an_evaluation_sends_no_secret_from_the_notebook_or_the_request(tmp_path):
+    """The evaluation asks through the magics in the kernel, so their capture and redaction hold: a key in a setup
+    cell's variable, in a recent cell and in the request itself never reaches the server, and neither does the
+    environment's; the request's own words do."""
+    variable_key = "tok-3f9a8c7e5d1b2a4c6e8f0a1b3c5d7e9f"
+    request_key = "sk-proj-Q8wE2rT6yU0iO4pA7sD1fG5hJ9kL3zX"
+    environment_key = "sk-env-7Hq2Lx9Vb4Nc8Mz1Kd5Rf3Tg6Yw0Pe"
+    notebook = tmp_path / "secrets.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("%load_ext jupyter_tinyml"),
+        nbformat.v4.new_code_cell("import numpy as np\n\nfeatures = np.random.default_rng(0).random((40, 3))\n"
+                                  "classes = np.arange(40) % 2\n"
+                                  f"service_token = {variable_key!r}"),
+        nbformat.v4.new_code_cell("%%tinyml_prep\nUse features and classes, keep 20% for testing. "
+                                  f"The key is {request_key}."),
+    ]), notebook)
+    server = ChatServer().start()
+    server.answer("I would split the data 80/20.", "Still no code, sorry.")  # no code: the recipe stands in
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "jupyter_tinyml.eval", "--model", MODEL, "--api-base", server.base_url,
+             "--notebooks", str(notebook), "--out", str(tmp_path / "out"), "--runs", "1"],
+            capture_output=True, text=True, timeout=300, cwd=ROOT,
+            env={**os.environ, "TINYML_TEST_PROVIDER_KEY": environment_key},
+        )
+    finally:
+        server.stop()
+    assert done.returncode == 0, done.stderr
+    sent = b"".join(server.raw_bodies).decode("utf-8")
+    assert len(server.raw_bodies) == 2 and "keep 20% for testing" in sent and "features" in sent
+    for secret in (variable_key, request_key, environment_key):
+        assert secret not in sent
+    record = json.loads((tmp_path / "out" / "runs.jsonl").read_text())
+    assert [(stage["stage"], stage["kind"]) for stage in record["stages"]] == [("prep", "no_code")]
