@@ -676,9 +676,9 @@ class NoExampleNotebooksError(ConfigError):
 
 class BudgetSpentError(TinyMLError):
     def __init__(self, budget: int, spent: int, done: int) -> None:
-        super().__init__(f"stopped: the token budget of {budget:,} is spent ({spent:,} used by {done} runs, too "
-                         "little left for another ask); raise --max-tokens-total and run the same command again "
-                         "to go on.")
+        super().__init__(f"stopped: the token budget of {budget:,} is spent ({spent:,} used so far, {done} runs "
+                         "recorded; too little left for another ask); raise --max-tokens-total and run the same "
+                         "command again to go on.")
 
 
 class SameNameError(ConfigError):

@@ -149,7 +149,7 @@ def test_estimate_says_how_many_runs_a_budget_allows(tmp_path: Path) -> None:
     lines = describe(found, settings_for(tmp_path, max_tokens_total=4_000, max_repairs=1), spent=500)
     assert lines[0] == ("tokens, estimated: ~4,000 if every stage is answered in 1 round, at most ~9,640 if every "
                         "stage takes all 2 rounds")
-    assert lines[-1] == ("budget: 3,500 tokens left of 4,000 (500 spent by the runs already recorded): "
+    assert lines[-1] == ("budget: 3,500 tokens left of 4,000 (500 spent by earlier runs): "
                          "enough for ~3 of the 4 runs to do (at worst 1)")
     offline = settings_for(tmp_path, model="offline")
     assert describe(found, offline) == ["tokens: none (offline recipes answer every stage)"]
@@ -339,11 +339,11 @@ def test_a_spent_budget_stops_before_the_next_kernel_with_one_line(tmp_path: Pat
 
     assert cli.main([*words, "--max-tokens-total", "1100"]) == 1
     captured = capsys.readouterr()
-    assert captured.err == ("tinyml eval: stopped: the token budget of 1,100 is spent (1,100 used by 2 runs, too "
-                            "little left for another ask); raise --max-tokens-total and run the same command "
-                            "again to go on.\n")
+    assert captured.err == ("tinyml eval: stopped: the token budget of 1,100 is spent (1,100 used so far, 2 runs "
+                            "recorded; too little left for another ask); raise --max-tokens-total and run the same "
+                            "command again to go on.\n")
     assert "resuming: 2 of 3 runs already done" in captured.out and "starting a fresh kernel" not in captured.out
-    assert "budget: 0 tokens left of 1,100 (1,100 spent by the runs already recorded)" in captured.out
+    assert "budget: 0 tokens left of 1,100 (1,100 spent by earlier runs)" in captured.out
     assert "prep" in captured.out.split("starting")[-1]  # the table of the runs recorded is printed at the stop
 
     plan = plan_notebook(notebook)

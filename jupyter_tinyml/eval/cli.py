@@ -234,7 +234,9 @@ class Evaluation:
         print(f"  a stage succeeds when its code runs and leaves what the next needs: test accuracy >= "
               f"{settings.accuracy_floor}, int8 within {settings.int8_margin} of float, the board agreeing on "
               f"{settings.check_samples} samples; each cell may run {settings.timeout:.0f} s")
-        found = estimate(self.plans, [(plan.name, run) for plan, run in self.order], settings)
+        recorded = {record.key for record in self.records}
+        to_do = [(plan.name, run) for plan, run in self.order if (plan.name, run) not in recorded]
+        found = estimate(self.plans, to_do, settings)
         for line in describe(found, settings, spent=self.spent):
             print(line)
         sys.stdout.flush()

@@ -101,7 +101,7 @@ def describe(found: Estimate, settings: EvalSettings, *, spent: int = 0) -> list
     if settings.max_tokens_total is not None:
         left = max(settings.max_tokens_total - spent, 0)
         typical, worst = found.runs_within(left), found.runs_within(left, worst=True)
-        already = f" ({spent:,} spent by the runs already recorded)" if spent else ""
+        already = f" ({spent:,} spent by earlier runs)" if spent else ""
         lines.append(f"budget: {left:,} tokens left of {settings.max_tokens_total:,}{already}: "
                      f"enough for ~{typical} of the {len(found.order)} runs to do (at worst {worst})")
     return lines
