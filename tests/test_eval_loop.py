@@ -21,7 +21,7 @@ import nbformat
 import pytest
 
 from eval_scenarios import NOTEBOOK, ROOT, RUNS, ScriptedServer, Served, success_rates
-from openai_server import ChatServer, Reply
+from openai_server import Reply
 from prerequisites import require_tflm_library
 
 from jupyter_tinyml.eval.records import STAGES
@@ -41,12 +41,19 @@ class Invocation:
     served: list[Served]
 
 
-def evaluate(server: ScriptedServer, out: Path, *words: str) -> Invocation:
+# Keys the shared evaluation's notebook and environment hold: none may reach the server.
+VARIABLE_KEY = "tok-3f9a8c7e5d1b2a4c6e8f0a1b3c5d7e9f"
+REQUEST_KEY = "sk-proj-Q8wE2rT6yU0iO4pA7sD1fG5hJ9kL3zX"
+ENVIRONMENT_KEY = "sk-env-7Hq2Lx9Vb4Nc8Mz1Kd5Rf3Tg6Yw0Pe"
+
+
+def evaluate(server: ScriptedServer, out: Path, *words: str, notebook: Path = NOTEBOOK) -> Invocation:
     before = len(server.served)
     done = subprocess.run(
         [sys.executable, "-m", "jupyter_tinyml.eval", "--model", MODEL, "--api-base", server.base_url,
-         "--notebooks", str(NOTEBOOK), "--out", str(out), *words],
+         "--notebooks", str(notebook), "--out", str(out), *words],
         capture_output=True, text=True, timeout=900, cwd=ROOT,
+        env={**os.environ, "TINYML_TEST_PROVIDER_KEY": ENVIRONMENT_KEY},
     )
     return Invocation(done.returncode, done.stdout, done.stderr, server.served[before:])
 
@@ -71,14 +78,26 @@ class Evaluated:
         return next(result for result in record["stages"] if result["stage"] == stage)
 
 
+def notebook_with_keys(folder: Path) -> Path:
+    """The colour-sensor notebook (same name) with a key in a setup cell's variable and one in the prep request."""
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    notebook.cells.insert(2, nbformat.v4.new_code_cell(f"service_token = {VARIABLE_KEY!r}"))
+    prep = next(cell for cell in notebook.cells if cell.source.startswith("%%tinyml_prep"))
+    prep.source += f" The key is {REQUEST_KEY}."
+    path = folder / NOTEBOOK.name
+    nbformat.write(notebook, path)
+    return path
+
+
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evaluated]:
     require_tflm_library(with_board=True)  # the deploy stage builds and checks the glue on the virtual board
     server = ScriptedServer().start().script(RUNS)
     out = tmp_path_factory.mktemp("eval")
+    notebook = notebook_with_keys(tmp_path_factory.mktemp("notebook"))
     try:
-        first = evaluate(server, out, "--runs", "2")
-        resumed = evaluate(server, out, "--runs", "3")
+        first = evaluate(server, out, "--runs", "2", notebook=notebook)
+        resumed = evaluate(server, out, "--runs", "3", notebook=notebook)
         yield Evaluated(server, out, first, resumed)
     finally:
         server.stop()
@@ -194,37 +213,10 @@ def test_a_budget_too_small_for_the_next_ask_stops_before_it_is_sent_and_a_resum
     assert sum(served.tokens for served in server.served) <= 5000
 
 
-def test_an_evaluation_sends_no_secret_from_the_notebook_or_the_request(tmp_path):
-    """The evaluation asks through the magics in the kernel, so their capture and redaction hold: a key in a setup
-    cell's variable, in a recent cell and in the request itself never reaches the server, and neither does the
-    environment's; the request's own words do."""
-    variable_key = "tok-3f9a8c7e5d1b2a4c6e8f0a1b3c5d7e9f"
-    request_key = "sk-proj-Q8wE2rT6yU0iO4pA7sD1fG5hJ9kL3zX"
-    environment_key = "sk-env-7Hq2Lx9Vb4Nc8Mz1Kd5Rf3Tg6Yw0Pe"
-    notebook = tmp_path / "secrets.ipynb"
-    nbformat.write(nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("%load_ext jupyter_tinyml"),
-        nbformat.v4.new_code_cell("import numpy as np\n\nfeatures = np.random.default_rng(0).random((40, 3))\n"
-                                  "classes = np.arange(40) % 2\n"
-                                  f"service_token = {variable_key!r}"),
-        nbformat.v4.new_code_cell("%%tinyml_prep\nUse features and classes, keep 20% for testing. "
-                                  f"The key is {request_key}."),
-    ]), notebook)
-    server = ChatServer().start()
-    server.answer("I would split the data 80/20.", "Still no code, sorry.")  # no code: the recipe stands in
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "jupyter_tinyml.eval", "--model", MODEL, "--api-base", server.base_url,
-             "--notebooks", str(notebook), "--out", str(tmp_path / "out"), "--runs", "1"],
-            capture_output=True, text=True, timeout=300, cwd=ROOT,
-            env={**os.environ, "TINYML_TEST_PROVIDER_KEY": environment_key},
-        )
-    finally:
-        server.stop()
-    assert done.returncode == 0, done.stderr
-    sent = b"".join(server.raw_bodies).decode("utf-8")
-    assert len(server.raw_bodies) == 2 and "keep 20% for testing" in sent and "features" in sent
-    for secret in (variable_key, request_key, environment_key):
+def test_no_key_from_the_notebook_the_request_or_the_environment_reaches_the_server(evaluated):
+    """The evaluation asks through the magics in the kernel, so their capture and redaction hold for every request
+    of every run: the request's words arrive, its key does not."""
+    sent = b"".join(evaluated.server.raw_bodies).decode("utf-8")
+    assert "keep 20% for testing" in sent
+    for secret in (VARIABLE_KEY, REQUEST_KEY, ENVIRONMENT_KEY):
         assert secret not in sent
-    record = json.loads((tmp_path / "out" / "runs.jsonl").read_text())
-    assert [(stage["stage"], stage["kind"]) for stage in record["stages"]] == [("prep", "no_code")]
