@@ -423,7 +423,13 @@ def test_compare_tabular_mlp_with_class_names(wine: Trained, wine_int8: bytes) -
     assert report.class_names == ["barolo", "grignolino", "barbera"]
     assert report.float_accuracy > 0.85 and abs(report.quantized_accuracy - report.float_accuracy) <= 0.06
     assert report.confusion_quantized.sum() == len(wine.y_test)
-    assert report.layer_errors and report.layer_errors[0].op == "FULLY_CONNECTED"
+    # Worst first, over the MLP's own ops. Which of the two is worst depends on the trained weights (the softmax's
+    # 1/256 steps or a dense layer's), and those on TensorFlow's thread scheduling: a run under another load made
+    # the SOFTMAX worst, so the test asks for the order, not for one winner.
+    errors = [error.rmse_over_scale for error in report.layer_errors]
+    assert errors and errors == sorted(errors, reverse=True)
+    assert {error.op for error in report.layer_errors} <= {"FULLY_CONNECTED", "SOFTMAX"}
+    assert "FULLY_CONNECTED" in {error.op for error in report.layer_errors}
     with pytest.raises(QuantizationError, match="class_names has 2 names but the model has 3 classes"):
         compare(wine.model, content, wine.x_test, wine.y_test, class_names=["a", "b"])
 
