@@ -17,9 +17,9 @@ from typing import Any
 from .. import errors
 from ..stages.outcome import FAILED, REFUSED, AskRecord
 from . import criteria
-from .records import FATAL, StageResult
+from .records import FATAL, PROBE_MIME_TYPE, StageResult
 
-MIME_TYPE = "application/vnd.jupyter-tinyml.eval+json"
+MIME_TYPE = PROBE_MIME_TYPE
 
 # Errors that end every later ask the same way, or spend what was not allowed: the evaluation stops.
 FATAL_ERRORS: tuple[type[errors.TinyMLError], ...] = (

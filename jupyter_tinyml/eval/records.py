@@ -14,6 +14,8 @@ from typing import Any
 STAGES = ("prep", "train", "convert", "deploy")
 
 OK = "ok"
+# The one output the in-kernel judge (probe.py) displays and the runner reads back: a StageResult's JSON form.
+PROBE_MIME_TYPE = "application/vnd.jupyter-tinyml.eval+json"
 # The failure kinds, in the order a stage can meet them, each with the words the table and report use.
 FAILURE_KINDS: dict[str, str] = {
     "no_code": "no code",  # the model's answer held no code the stage could take, even after asking once more

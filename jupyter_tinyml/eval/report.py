@@ -16,7 +16,8 @@ from typing import Any, Mapping, Sequence
 import jinja2
 
 from .records import FAILURE_KINDS, OK, STAGES, RunRecord
-from .summary import PUBLISHED, PUBLISHED_NOTE, PUBLISHED_SOURCE, Published, StageRow, first_line
+from ..stages.outcome import first_line
+from .summary import PUBLISHED, PUBLISHED_NOTE, PUBLISHED_SOURCE, Published, StageRow
 
 TEXT_WIDTH = 119  # a terminal table that fits 120 columns without wrapping
 NOT_REACHED = "not reached"

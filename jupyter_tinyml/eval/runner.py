@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import BudgetReachedError, EvaluationStoppedError, KernelStartError, SetupCellError
 from .plan import NotebookPlan, StageStep
-from .records import BUDGET_ERROR, FATAL, RunRecord, StageResult
+from .records import BUDGET_ERROR, FATAL, PROBE_MIME_TYPE, RunRecord, StageResult
 from .settings import EvalSettings
 
 if TYPE_CHECKING:  # nbclient and nbformat load with the first run: `--help` and the plan need neither
@@ -33,7 +33,6 @@ if TYPE_CHECKING:  # nbclient and nbformat load with the first run: `--help` and
     from .progress import Progress
     from .store import Store
 
-PROBE_MIMETYPE = "application/vnd.jupyter-tinyml.eval+json"
 KERNEL_DIED = "the kernel died (out of memory, or a crash in native code)"
 # The lifecycle's last cell, run after a run that reached deploy: a virtual board the probe started must not
 # outlive its kernel (QEMU is stopped at the kernel's exit too, but not when the kernel is killed).
@@ -79,7 +78,7 @@ def probe_result(executed: Executed, stage: str) -> StageResult:
     """The StageResult the probe displayed; a probe that displayed none is a runtime error of the stage, with
     the probe's own error, so one strange namespace cannot stop a whole evaluation."""
     for output in reversed(executed.cell.get("outputs", [])):
-        data = output.get("data", {}).get(PROBE_MIMETYPE)
+        data = output.get("data", {}).get(PROBE_MIME_TYPE)
         if data is not None:
             return StageResult.from_json(json.loads(data) if isinstance(data, str) else dict(data))
     problem = executed.ended or executed.error or "it displayed no result"

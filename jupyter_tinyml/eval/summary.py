@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from statistics import fmean
 from typing import Any, Sequence
 
+from ..stages.outcome import first_line
 from .records import FAILURE_KINDS, STAGES, RunRecord, StageResult
 
 
@@ -98,11 +99,6 @@ class StageRow:
         row["ci"] = list(self.ci)
         row["reached"] = self.reached
         return row
-
-
-def first_line(text: str) -> str:
-    """The first non-blank line of an error text, stripped: what a table has room for."""
-    return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
 def stage_rows(records: Sequence[RunRecord]) -> list[StageRow]:

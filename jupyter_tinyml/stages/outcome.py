@@ -102,6 +102,7 @@ def failed_ask(stage: str, settings: TinyML, error: TinyMLError) -> AskRecord:
 
 
 def first_line(text: str) -> str:
+    """The first non-blank line of a text, stripped: the one line an error keeps in a record or a table."""
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
